@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * config.h: the `luvmm run` command line, parsed and checked into a
+ * struct config before anything is created. Every rejection carries a
+ * one-line reason naming the flag.
+ */
+#ifndef LUVMM_CONFIG_H
+#define LUVMM_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "compiler.h"
+#include "loader.h"
+
+#define CONFIG_MAX_CPUS		64
+#define CONFIG_DEFAULT_MEM	(256ULL << 20)
+
+enum serial_mode {
+	SERIAL_STDIO,		/* output to stdout (input from stdin if a tty) */
+	SERIAL_FILE,		/* output appended to a file */
+	SERIAL_PTY,		/* a new pseudo-terminal; its path is logged */
+	SERIAL_NONE,		/* discarded */
+};
+
+struct config {
+	const char *kernel;		/* --kernel PATH (required) */
+	const char *cmdline;		/* --cmdline STR: passed to the guest */
+	const char *workload;		/* --workload LIST: guest-fw cmdline sugar */
+	const char *memcheck;		/* --memcheck SIZE@BASE: guest-fw sugar */
+	enum boot_mode boot;		/* --boot auto|elf64|multiboot */
+	unsigned ncpus;			/* --cpus N */
+	uint64_t mem_bytes;		/* --memory SIZE */
+	bool hugetlb;			/* --hugetlb */
+	enum serial_mode serial;	/* --serial stdio|file:PATH|pty|none */
+	const char *serial_path;
+	const char *api_path;		/* --api PATH: control socket */
+	const char *report_log;		/* --report-log PATH: JSON lines */
+	int verbose;			/* -v, repeatable */
+};
+
+/* Fill cfg from argv (argv[0] is "run"). Returns 0, or -EINVAL with a
+ * reason in err. Never exits, never prints. */
+int __must_check config_parse_run(int argc, char **argv, struct config *cfg,
+				  char *err, size_t errlen);
+/* The `luvmm run` usage text. */
+extern const char config_run_usage[];
+
+#endif

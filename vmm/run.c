@@ -1,0 +1,354 @@
+// SPDX-License-Identifier: MIT
+/*
+ * run.c: the main thread of `luvmm run`: set-up order, the event loop and
+ * the control-socket commands (status, pause, resume, shutdown, metrics).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "../guest-fw/abi.h"
+#include "config.h"
+#include "ctl.h"
+#include "devices/devices.h"
+#include "json.h"
+#include "loader.h"
+#include "log.h"
+#include "loop.h"
+#include "run.h"
+#include "util.h"
+#include "vcpu.h"
+#include "version.h"
+#include "vm.h"
+
+struct runner {
+	const struct config *cfg;
+	struct vm *vm;
+	struct devices *devs;
+	struct loop *loop;
+	struct ctl_server *ctl;
+	struct loop_watch sig_w, vm_w, tick_w;
+	struct boot boot;
+	int exit_status;
+};
+
+/* ---- control-socket commands -------------------------------------------- */
+
+static int cmd_status(void *ctx, const struct ctl_request *req, struct json_writer *w)
+{
+	struct runner *r = ctx;
+	char size[32];
+
+	(void)req;
+	jw_kstr(w, "state", vm_state_name(r->vm->state));
+	jw_ku64(w, "vcpus", r->vm->ncpus);
+	jw_ku64(w, "memory", r->vm->mem.size);
+	jw_kstr(w, "memory_str", util_fmt_size(r->vm->mem.size, size, sizeof(size)));
+	jw_kbool(w, "hugetlb", r->vm->mem.hugetlb);
+	jw_kstr(w, "kernel", r->cfg->kernel);
+	jw_kstr(w, "boot", loader_mode_name(r->boot.mode));
+	jw_ku64(w, "pid", (uint64_t)getpid());
+	jw_ku64(w, "uptime_ms", (util_now_ns() - r->vm->created_ns) / 1000000);
+	jw_kstr(w, "version", LUVMM_VERSION);
+	return 0;
+}
+
+static int cmd_pause(void *ctx, const struct ctl_request *req, struct json_writer *w)
+{
+	struct runner *r = ctx;
+
+	(void)req;
+	vm_pause(r->vm);
+	jw_kstr(w, "state", vm_state_name(r->vm->state));
+	return 0;
+}
+
+static int cmd_resume(void *ctx, const struct ctl_request *req, struct json_writer *w)
+{
+	struct runner *r = ctx;
+
+	(void)req;
+	vm_resume(r->vm);
+	jw_kstr(w, "state", vm_state_name(r->vm->state));
+	return 0;
+}
+
+static int cmd_shutdown(void *ctx, const struct ctl_request *req, struct json_writer *w)
+{
+	struct runner *r = ctx;
+	uint64_t status = 0;
+	int i = json_obj_find(req->line, req->tok, 0, "status");
+
+	if (i >= 0 && (json_get_u64(req->line, &req->tok[i], &status) || status > 255)) {
+		snprintf(req->err, req->errlen, "\"status\" must be an integer 0..255");
+		return -EINVAL;
+	}
+	r->exit_status = (int)status;
+	jw_kstr(w, "state", vm_state_name(VM_STOPPING));
+	loop_stop(r->loop);
+	return 0;
+}
+
+static int cmd_metrics(void *ctx, const struct ctl_request *req, struct json_writer *w)
+{
+	struct runner *r = ctx;
+	struct vm *vm = r->vm;
+	uint64_t paused = vm->paused_total_ns;
+	unsigned i;
+
+	(void)req;
+	if (vm->paused_ns)
+		paused += util_now_ns() - vm->paused_ns;
+	jw_kstr(w, "state", vm_state_name(vm->state));
+	jw_ku64(w, "uptime_ms", (util_now_ns() - vm->created_ns) / 1000000);
+	jw_ku64(w, "paused_us", paused / 1000);
+	jw_ku64(w, "tsc_khz", vm->tsc_khz);
+	jw_key(w, "vcpus");
+	jw_arr_begin(w);
+	for (i = 0; i < vm->ncpus; i++) {
+		struct vcpu_stats *s = &vm->vcpus[i]->stats;
+
+		jw_obj_begin(w);
+		jw_ku64(w, "id", i);
+		jw_ku64(w, "exits", atomic_load_explicit(&s->exits, memory_order_relaxed));
+		jw_ku64(w, "pio", atomic_load_explicit(&s->pio, memory_order_relaxed));
+		jw_ku64(w, "mmio", atomic_load_explicit(&s->mmio, memory_order_relaxed));
+		jw_ku64(w, "intr", atomic_load_explicit(&s->intr, memory_order_relaxed));
+		jw_obj_end(w);
+	}
+	jw_arr_end(w);
+	jw_ku64(w, "pio_unhandled", __atomic_load_n(&vm->pio.unhandled, __ATOMIC_RELAXED));
+	jw_ku64(w, "mmio_unhandled", __atomic_load_n(&vm->mmio.unhandled, __ATOMIC_RELAXED));
+	devices_metrics(r->devs, w);
+	return 0;
+}
+
+static const struct ctl_command commands[] = {
+	{ "status", cmd_status },
+	{ "pause", cmd_pause },
+	{ "resume", cmd_resume },
+	{ "shutdown", cmd_shutdown },
+	{ "metrics", cmd_metrics },
+	{ NULL, NULL },
+};
+
+/* ---- loop callbacks ----------------------------------------------------- */
+
+static bool on_signal(struct loop_watch *w, int revents)
+{
+	struct runner *r = w->arg;
+	struct signalfd_siginfo si;
+
+	if (revents < 0)
+		return true;
+	if (read(w->fd, &si, sizeof(si)) != sizeof(si))
+		return true;
+	log_info("signal %u: shutting down", si.ssi_signo);
+	r->exit_status = LUVMM_EXIT_OK;
+	loop_stop(r->loop);
+	return true;
+}
+
+static bool on_vm_event(struct loop_watch *w, int revents)
+{
+	struct runner *r = w->arg;
+	uint64_t n;
+	int status;
+
+	if (revents < 0 || read(w->fd, &n, sizeof(n)) != sizeof(n))
+		return true;
+	status = atomic_load(&r->vm->exit_status);
+	if (status >= 0) {
+		r->exit_status = status;
+		loop_stop(r->loop);
+	}
+	return true;
+}
+
+static bool on_tick(struct loop_watch *w, int revents)
+{
+	struct runner *r = w->arg;
+
+	if (revents >= 0)
+		loop_timer_ack(w);
+	devices_tick(r->devs);
+	return true;
+}
+
+/* ---- set-up and tear-down ------------------------------------------------ */
+
+/* The guest command line: the user's, then what guest-fw needs to know. */
+static int compose_cmdline(const struct runner *r, char *buf, size_t cap)
+{
+	const struct config *cfg = r->cfg;
+	int n;
+
+	n = snprintf(buf, cap, "%s%scpus=%u tsc_khz=%u%s%s%s%s",
+		     cfg->cmdline ? cfg->cmdline : "", cfg->cmdline ? " " : "",
+		     cfg->ncpus, r->vm->tsc_khz,
+		     cfg->workload ? " workload=" : "", cfg->workload ? cfg->workload : "",
+		     cfg->memcheck ? " memcheck=" : "", cfg->memcheck ? cfg->memcheck : "");
+	return n < 0 || (size_t)n >= cap ? -E2BIG : 0;
+}
+
+static int setup_signals(int *sfd)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	*sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	return *sfd < 0 ? -errno : 0;
+}
+
+static int boot(struct runner *r)
+{
+	char cmdline[LUVMM_BOOT_CMDLINE_MAX * 2], err[256];
+	int ret;
+
+	ret = compose_cmdline(r, cmdline, sizeof(cmdline));
+	if (!ret)
+		ret = loader_load(&r->vm->mem, r->cfg->kernel, r->cfg->boot, cmdline,
+				  &r->boot, err, sizeof(err));
+	else
+		snprintf(err, sizeof(err), "command line too long");
+	if (ret) {
+		log_err("kernel: %s", err);
+		return ret;
+	}
+	log_info("kernel %s: %s entry 0x%" PRIx64 ", loaded [0x%" PRIx64 ", 0x%" PRIx64 ")",
+		 r->cfg->kernel, loader_mode_name(r->boot.mode), r->boot.entry,
+		 r->boot.image_lo, r->boot.image_hi);
+	log_dbg("guest command line: %s", cmdline);
+	ret = vcpu_arch_boot(r->vm->vcpus[0], &r->boot);
+	if (ret)
+		log_err("vcpu0: boot registers: %s", strerror(-ret));
+	return ret;
+}
+
+static int start_loop(struct runner *r)
+{
+	char err[256];
+	int ret;
+
+	ret = loop_create(&r->loop);
+	if (ret) {
+		log_err("io_uring: %s", strerror(-ret));
+		return ret;
+	}
+	ret = setup_signals(&r->sig_w.fd);
+	if (ret)
+		return ret;
+	r->sig_w.events = POLLIN;
+	r->sig_w.fn = on_signal;
+	r->sig_w.arg = r;
+	r->vm_w = (struct loop_watch){ .fd = r->vm->event_fd, .events = POLLIN,
+				       .fn = on_vm_event, .arg = r };
+	ret = loop_timer_init(&r->tick_w, 100 * 1000 * 1000ULL, on_tick, r);
+	if (!ret)
+		ret = loop_watch(r->loop, &r->sig_w);
+	if (!ret)
+		ret = loop_watch(r->loop, &r->vm_w);
+	if (!ret)
+		ret = loop_watch(r->loop, &r->tick_w);
+	if (!ret)
+		ret = devices_attach(r->devs, r->loop);
+	if (ret)
+		return ret;
+	if (r->cfg->api_path) {
+		ret = ctl_server_create(r->loop, r->cfg->api_path, commands, r,
+					&r->ctl, err, sizeof(err));
+		if (ret)
+			log_err("control socket: %s", err);
+	}
+	return ret;
+}
+
+static void teardown(struct runner *r)
+{
+	if (r->vm)
+		vm_pause(r->vm);
+	ctl_server_destroy(r->ctl);
+	if (r->devs && r->loop)
+		devices_detach(r->devs, r->loop);
+	loop_destroy(r->loop);
+	util_close(&r->tick_w.fd);
+	util_close(&r->sig_w.fd);
+	devices_destroy(r->devs);
+	vm_destroy(r->vm);
+}
+
+static int exit_code_for(int err)
+{
+	switch (err) {
+	case -ENOENT:
+	case -EACCES:
+	case -ENOEXEC:
+	case -ERANGE:
+	case -E2BIG:
+	case -ENOTSUP:
+		return LUVMM_EXIT_IMAGE;
+	default:
+		return LUVMM_EXIT_RESOURCE;
+	}
+}
+
+int run_vm(const struct config *cfg)
+{
+	struct vm_params p = { cfg->ncpus, cfg->mem_bytes, cfg->hugetlb, -1 };
+	struct runner r = { .cfg = cfg, .exit_status = LUVMM_EXIT_OK };
+	struct dev_env env;
+	char err[256];
+	int ret;
+
+	r.sig_w.fd = r.tick_w.fd = -1;
+	ret = vcpu_init_signals();
+	if (ret)
+		return LUVMM_EXIT_ERROR;
+	ret = vm_create(&p, &r.vm, err, sizeof(err));
+	if (ret) {
+		log_err("cannot create the VM: %s", err);
+		return LUVMM_EXIT_RESOURCE;
+	}
+	env = (struct dev_env){ .vm = r.vm, .cfg = cfg };
+	ret = devices_create(&env, &r.devs);
+	if (ret) {
+		log_err("devices: %s", strerror(-ret));
+		r.exit_status = LUVMM_EXIT_RESOURCE;
+		goto out;
+	}
+	ret = boot(&r);
+	if (ret) {
+		r.exit_status = exit_code_for(ret);
+		goto out;
+	}
+	ret = start_loop(&r);
+	if (ret) {
+		r.exit_status = LUVMM_EXIT_RESOURCE;
+		goto out;
+	}
+	ret = vm_start(r.vm);
+	if (ret) {
+		r.exit_status = LUVMM_EXIT_ERROR;
+		goto out;
+	}
+	log_info("running: %u vCPU%s, %" PRIu64 " MiB%s, api %s", cfg->ncpus,
+		 cfg->ncpus > 1 ? "s" : "", cfg->mem_bytes >> 20,
+		 cfg->hugetlb ? " hugetlb" : "", cfg->api_path ? cfg->api_path : "none");
+	ret = loop_run(r.loop);
+	if (ret) {
+		log_err("event loop: %s", strerror(-ret));
+		r.exit_status = LUVMM_EXIT_ERROR;
+	}
+out:
+	teardown(&r);
+	return r.exit_status;
+}

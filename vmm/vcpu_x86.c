@@ -1,0 +1,162 @@
+// SPDX-License-Identifier: MIT
+/*
+ * vcpu_x86.c: x86 vCPU setup: per-vCPU CPUID (APIC ID, topology), the TSC
+ * frequency, and the boot vCPU's registers for the ELF64 and Multiboot
+ * entry protocols (docs/guest-abi.md).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <linux/kvm.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include "../guest-fw/abi.h"
+#include "loader.h"
+#include "log.h"
+#include "vcpu.h"
+#include "vm.h"
+
+#define CR0_PE	(1ULL << 0)
+#define CR0_MP	(1ULL << 1)
+#define CR0_ET	(1ULL << 4)
+#define CR0_NE	(1ULL << 5)
+#define CR0_WP	(1ULL << 16)
+#define CR0_PG	(1ULL << 31)
+#define CR4_PAE	(1ULL << 5)
+#define EFER_LME (1ULL << 8)
+#define EFER_LMA (1ULL << 10)
+
+/* Give this vCPU its own APIC ID and the VM's processor count. */
+static void patch_cpuid(struct kvm_cpuid2 *c, unsigned id, unsigned ncpus)
+{
+	unsigned i;
+
+	for (i = 0; i < c->nent; i++) {
+		struct kvm_cpuid_entry2 *e = &c->entries[i];
+
+		switch (e->function) {
+		case 1:
+			e->ebx = (e->ebx & 0x0000ffffu) | (id << 24) |
+				 (MIN(ncpus, 255u) << 16);
+			e->edx |= 1u << 28;		/* HTT: count is valid */
+			e->ecx |= 1u << 31;		/* hypervisor present */
+			break;
+		case 0xb:
+		case 0x1f:
+			e->edx = id;			/* x2APIC ID */
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+int vcpu_arch_init(struct vcpu *v)
+{
+	struct vm *vm = v->vm;
+	size_t sz = sizeof(*vm->cpuid) + vm->cpuid->nent * sizeof(vm->cpuid->entries[0]);
+	struct kvm_cpuid2 *c = malloc(sz);
+	int ret = 0, khz;
+
+	if (!c)
+		return -ENOMEM;
+	memcpy(c, vm->cpuid, sz);
+	patch_cpuid(c, v->id, vm->ncpus);
+	if (ioctl(v->fd, KVM_SET_CPUID2, c) < 0)
+		ret = -errno;
+	free(c);
+	if (ret)
+		return ret;
+	khz = ioctl(v->fd, KVM_GET_TSC_KHZ, 0);
+	if (khz <= 0)
+		return khz < 0 ? -errno : -ENOTSUP;
+	vm->tsc_khz = (uint32_t)khz;
+	return 0;
+}
+
+static void seg(struct kvm_segment *s, uint16_t sel, uint8_t type, bool l, bool db)
+{
+	memset(s, 0, sizeof(*s));
+	s->base = 0;
+	s->limit = 0xffffffff;
+	s->selector = sel;
+	s->type = type;
+	s->present = 1;
+	s->dpl = 0;
+	s->db = db;
+	s->s = 1;
+	s->l = l;
+	s->g = 1;
+}
+
+int vcpu_arch_boot(struct vcpu *v, const struct boot *b)
+{
+	struct kvm_sregs sregs;
+	struct kvm_regs regs;
+	bool lm = b->mode == BOOT_ELF64;
+
+	if (ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0)
+		return -errno;
+	if (lm) {
+		seg(&sregs.cs, 0x10, 0xb, true, false);
+		sregs.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG;
+		sregs.cr3 = LUVMM_BOOT_PML4;
+		sregs.cr4 = CR4_PAE;
+		sregs.efer = EFER_LME | EFER_LMA;
+	} else {
+		seg(&sregs.cs, 0x08, 0xb, false, true);
+		sregs.cr0 = CR0_PE | CR0_ET;
+		sregs.cr3 = 0;
+		sregs.cr4 = 0;
+		sregs.efer = 0;
+	}
+	seg(&sregs.ds, 0x18, 0x3, false, true);
+	sregs.es = sregs.fs = sregs.gs = sregs.ss = sregs.ds;
+	sregs.gdt.base = LUVMM_BOOT_GDT;
+	sregs.gdt.limit = 4 * 8 - 1;
+	sregs.idt.base = 0;
+	sregs.idt.limit = 0;
+	/* a usable busy TSS and an LDT keep VM entry checks happy */
+	memset(&sregs.tr, 0, sizeof(sregs.tr));
+	sregs.tr.type = 11;
+	sregs.tr.present = 1;
+	sregs.tr.limit = 0x67;
+	memset(&sregs.ldt, 0, sizeof(sregs.ldt));
+	sregs.ldt.type = 2;
+	sregs.ldt.present = 1;
+	sregs.ldt.limit = 0xffff;
+	if (ioctl(v->fd, KVM_SET_SREGS, &sregs) < 0)
+		return -errno;
+
+	memset(&regs, 0, sizeof(regs));
+	regs.rflags = 2;
+	regs.rip = b->entry;
+	if (lm) {
+		regs.rsp = LUVMM_BOOT_STACK;
+		regs.rdi = LUVMM_BOOT_MBINFO;
+		regs.rsi = MULTIBOOT_BOOTLOADER_MAGIC;
+	} else {
+		regs.rax = MULTIBOOT_BOOTLOADER_MAGIC;
+		regs.rbx = LUVMM_BOOT_MBINFO;
+	}
+	if (ioctl(v->fd, KVM_SET_REGS, &regs) < 0)
+		return -errno;
+	return 0;
+}
+
+void vcpu_arch_dump(struct vcpu *v)
+{
+	struct kvm_regs r;
+	struct kvm_sregs s;
+
+	if (ioctl(v->fd, KVM_GET_REGS, &r) < 0 || ioctl(v->fd, KVM_GET_SREGS, &s) < 0) {
+		log_err("vcpu%u: cannot read registers: %s", v->id, strerror(errno));
+		return;
+	}
+	log_err("vcpu%u: rip=0x%llx rsp=0x%llx rflags=0x%llx cs=0x%x cr0=0x%llx cr2=0x%llx cr3=0x%llx cr4=0x%llx efer=0x%llx",
+		v->id, r.rip, r.rsp, r.rflags, s.cs.selector, s.cr0, s.cr2, s.cr3,
+		s.cr4, s.efer);
+	log_err("vcpu%u: rax=0x%llx rbx=0x%llx rcx=0x%llx rdx=0x%llx rsi=0x%llx rdi=0x%llx",
+		v->id, r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi);
+}

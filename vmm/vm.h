@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vm.h: one KVM virtual machine: the /dev/kvm and VM fds, guest RAM, the
+ * in-kernel irqchip and PIT, the I/O buses, the vCPUs and the devices.
+ *
+ * Threads: the main thread owns the vm (create, start, pause, resume,
+ * destroy). vCPU threads run guest code and call device handlers through
+ * the buses. A vCPU thread asks the main thread to end the VM with
+ * vm_request_exit(), which wakes the main loop through vm->event_fd.
+ *
+ * Lock order: vm->lock -> device locks -> iobus lock. vm->lock only guards
+ * the pause handshake (pause_req, parked) and is never held across KVM_RUN.
+ */
+#ifndef LUVMM_VM_H
+#define LUVMM_VM_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "compiler.h"
+#include "iobus.h"
+#include "mem.h"
+
+struct vcpu;
+struct devices;
+struct kvm_cpuid2;
+struct kvm_msr_list;
+
+/* luvmm's exit statuses (docs/operations.md). A guest power-off exits
+ * with the guest's byte instead. */
+enum luvmm_exit {
+	LUVMM_EXIT_OK = 0,
+	LUVMM_EXIT_ERROR = 1,		/* internal or runtime error */
+	LUVMM_EXIT_USAGE = 2,		/* bad command line */
+	LUVMM_EXIT_IMAGE = 3,		/* kernel image missing or malformed */
+	LUVMM_EXIT_RESOURCE = 4,	/* host resource: /dev/kvm, memory, socket */
+	LUVMM_EXIT_GUEST_CRASH = 5,	/* triple fault or KVM internal error */
+};
+
+enum vm_state { VM_CREATED, VM_RUNNING, VM_PAUSED, VM_STOPPING };
+
+struct vm_params {
+	unsigned ncpus;
+	uint64_t mem_bytes;
+	bool hugetlb;
+	int ram_fd;		/* adopt this RAM memfd (live update), or -1 */
+};
+
+struct vm {
+	int kvm_fd;
+	int vm_fd;
+	struct mem mem;
+	struct iobus pio;
+	struct iobus mmio;
+	unsigned ncpus;
+	struct vcpu **vcpus;
+	int vcpu_mmap_size;
+	uint32_t tsc_khz;
+	struct kvm_cpuid2 *cpuid;	/* KVM_GET_SUPPORTED_CPUID, patched per vCPU */
+	struct kvm_msr_list *msrs;	/* MSRs every vCPU can save and restore */
+	struct devices *devs;
+
+	pthread_mutex_t lock;		/* pause handshake */
+	pthread_cond_t cond;
+	bool pause_req;			/* vCPUs must park */
+	unsigned parked;		/* vCPUs parked now */
+	atomic_bool exit_req;		/* vCPU threads must return */
+
+	int event_fd;			/* vCPU -> main: something needs the loop */
+	atomic_int exit_status;		/* -1, or the status to exit with */
+	enum vm_state state;		/* owned by the main thread */
+	uint64_t created_ns;
+	uint64_t paused_ns;		/* when the current pause began */
+	uint64_t paused_total_ns;
+};
+
+/*
+ * Create the VM: open /dev/kvm, check the capabilities luvmm needs, create
+ * the VM with irqchip and PIT, guest RAM (new or adopted) and its memslots,
+ * the I/O buses, and every vCPU with its thread parked. Nothing runs until
+ * vm_start(). On failure everything built so far is released; a one-line
+ * reason is left in err. -ENOENT/-EACCES for /dev/kvm, -ENOTSUP for a
+ * missing KVM capability, mem_init()'s errors for RAM.
+ */
+int __must_check vm_create(const struct vm_params *p, struct vm **out,
+			   char *err, size_t errlen);
+/* Stop every vCPU thread, close every fd, free. Accepts NULL. */
+void vm_destroy(struct vm *vm);
+
+/* Let the vCPUs run for the first time. */
+int __must_check vm_start(struct vm *vm);
+/* Park every vCPU outside KVM_RUN; returns when all are parked.
+ * Idempotent. Main thread only. */
+void vm_pause(struct vm *vm);
+/* Undo vm_pause(). Main thread only. */
+void vm_resume(struct vm *vm);
+
+/* Any thread: ask the main loop to stop the VM and exit with status. The
+ * first request wins. */
+void vm_request_exit(struct vm *vm, int status);
+
+/* Raise or lower an ISA interrupt line on the in-kernel PIC/IOAPIC. */
+int vm_irq_line(struct vm *vm, unsigned irq, bool level);
+
+const char *vm_state_name(enum vm_state s);
+
+/* Arch hooks (vm_x86.c). */
+int __must_check vm_arch_create(struct vm *vm, char *err, size_t errlen);
+void vm_arch_destroy(struct vm *vm);
+
+#endif
