@@ -54,7 +54,15 @@ VMM_SRCS := \
 	vmm/devices/report.c \
 	vmm/devices/serial.c \
 	vmm/iobus.c \
+	vmm/iommu/iopt.c \
 	vmm/json.c \
+	vmm/liveupdate/crc32c.c \
+	vmm/liveupdate/handoff.c \
+	vmm/liveupdate/lu.c \
+	vmm/liveupdate/lu_exec.c \
+	vmm/liveupdate/lu_incoming.c \
+	vmm/liveupdate/record.c \
+	vmm/liveupdate/state.c \
 	vmm/loader.c \
 	vmm/log.c \
 	vmm/loop.c \
@@ -62,8 +70,10 @@ VMM_SRCS := \
 	vmm/run.c \
 	vmm/util.c \
 	vmm/vcpu.c \
+	vmm/vcpu_state_x86.c \
 	vmm/vcpu_x86.c \
 	vmm/vm.c \
+	vmm/vm_state_x86.c \
 	vmm/vm_x86.c
 
 VMM_MAIN := vmm/main.c
@@ -74,14 +84,43 @@ DEVSIM_SRCS :=
 # ---- tests -----------------------------------------------------------------
 TAP_SRCS := tests/tap.c
 
-UNIT_TESTS :=
+UNIT_TESTS := \
+	tests/test_config.c \
+	tests/test_ctl.c \
+	tests/test_dev_report.c \
+	tests/test_dev_serial.c \
+	tests/test_iobus.c \
+	tests/test_iopt.c \
+	tests/test_json.c \
+	tests/test_loader.c \
+	tests/test_loop.c \
+	tests/test_mem.c \
+	tests/test_state.c \
+	tests/test_util.c
 
-INT_HARNESS_SRCS :=
+INT_HARNESS_SRCS := \
+	tests/integration/harness.c \
+	tests/integration/lu_checks.c
 
-INT_TESTS :=
+INT_TESTS := \
+	tests/integration/test_badinput.c \
+	tests/integration/test_boot.c \
+	tests/integration/test_liveupdate.c \
+	tests/integration/test_memcheck.c \
+	tests/integration/test_pause.c \
+	tests/integration/test_qemu_boot.c \
+	tests/integration/test_rollback.c
 
 # ---- guest-fw: freestanding, never host libc, never sanitized --------------
-FW_SRCS :=
+FW_SRCS := \
+	guest-fw/clock.c \
+	guest-fw/cmdline.c \
+	guest-fw/con.c \
+	guest-fw/cpu.c \
+	guest-fw/entry.S \
+	guest-fw/lib.c \
+	guest-fw/main.c \
+	guest-fw/workload.c
 
 FW_CC		:= gcc
 FW_CFLAGS	:= -std=gnu11 -O2 -g -ffreestanding -fno-builtin -nostdlib \
@@ -110,7 +149,7 @@ FW_BIN		:= $(BUILD)/guest-fw.bin
 
 ALL := $(LUVMM) $(if $(FW_SRCS),$(FW_ELF) $(FW_BIN)) $(if $(DEVSIM_SRCS),$(DEVSIM))
 
-.PHONY: all check sanitize fuzz clean tests
+.PHONY: all check sanitize fuzz clean tests demo
 all: $(ALL)
 
 tests: $(UNIT_BINS) $(INT_BINS)
@@ -133,13 +172,13 @@ $(DEVSIM): $(call obj,$(DEVSIM_SRCS)) $(VMM_LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/integration/%: $(BUILD)/obj/tests/integration/%.o \
+$(INT_BINS): $(BUILD)/tests/integration/%: $(BUILD)/obj/tests/integration/%.o \
 		$(INT_HARNESS_OBJS) $(TAP_OBJS) $(VMM_LIB)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TAP_OBJS) $(VMM_LIB)
+$(UNIT_BINS): $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TAP_OBJS) $(VMM_LIB)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -163,13 +202,68 @@ $(FW_BIN): $(FW_ELF)
 	@$(if $(Q),echo "  OBJCOPY $@")
 	$(Q)objcopy -O binary $< $@
 
+# ---- benchmarks (built by all, run by hand; see bench/README-*.md) ---------
+BENCH_BINS := $(BUILD)/bench/iopt_bench
+
+$(BUILD)/bench/iopt_bench: $(BUILD)/obj/bench/iopt_bench.o $(VMM_LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+all: $(BENCH_BINS)
+
+-include $(BUILD)/obj/bench/iopt_bench.d
+
 # Every test binary through prove, each limited to 30 s by tests/run-test.
 check: all tests
 	$(Q)LUVMM_BUILD=$(abspath $(BUILD)) prove --exec tests/run-test \
 		$(UNIT_BINS) $(INT_BINS)
+	$(Q)if command -v $(FUZZ_CC) >/dev/null 2>&1; then \
+		mkdir -p $(FUZZ_BUILD); \
+		$(MAKE) --no-print-directory fuzz-run >$(FUZZ_BUILD)/fuzz-run.log 2>&1 \
+		&& echo "fuzz_state: ok, $(FUZZ_SECONDS) s, log in $(FUZZ_BUILD)/fuzz-run.log" \
+		|| { tail -n 40 $(FUZZ_BUILD)/fuzz-run.log; exit 1; }; \
+	else echo "fuzz_state: SKIP, $(FUZZ_CC) not found"; fi
+
+# The README's main job.
+demo: all
+	$(Q)LUVMM_BUILD=$(abspath $(BUILD)) scripts/demo
 
 sanitize:
 	$(MAKE) BUILD=build-san SAN=$(if $(filter thread,$(SAN)),thread,address) check
+
+# ---- fuzz: libFuzzer targets (clang only), in build-fuzz/ ------------------
+#   make fuzz          build-fuzz/fuzz_state
+#   make fuzz-run      run it for FUZZ_SECONDS over seeds that test_state writes;
+#                      what it learns stays in build-fuzz/corpus, crashes land
+#                      in build-fuzz/crash-* and fail the target
+FUZZ_CC		?= clang
+FUZZ_BUILD	:= build-fuzz
+FUZZ_SECONDS	?= 10
+FUZZ_FLAGS	?=
+FUZZ_CFLAGS	:= -std=gnu11 -O1 -g -D_GNU_SOURCE $(WARN) -fno-omit-frame-pointer \
+		   -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZ_STATE_SRCS	:= \
+	fuzz/fuzz_state.c \
+	vmm/liveupdate/crc32c.c \
+	vmm/liveupdate/state.c
+
+.PHONY: fuzz-run
+fuzz: $(FUZZ_BUILD)/fuzz_state
+
+$(FUZZ_BUILD)/fuzz_state: $(FUZZ_STATE_SRCS) vmm/liveupdate/crc32c.h \
+		vmm/liveupdate/state.h vmm/compiler.h
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  FUZZCC  $@")
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(FUZZ_STATE_SRCS)
+
+fuzz-run: $(FUZZ_BUILD)/fuzz_state $(BUILD)/tests/test_state
+	$(Q)rm -rf $(FUZZ_BUILD)/seeds
+	$(Q)mkdir -p $(FUZZ_BUILD)/seeds $(FUZZ_BUILD)/corpus
+	$(Q)$(BUILD)/tests/test_state --write-corpus $(FUZZ_BUILD)/seeds
+	$(Q)$(FUZZ_BUILD)/fuzz_state -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+		-print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/ $(FUZZ_FLAGS) \
+		$(FUZZ_BUILD)/corpus $(FUZZ_BUILD)/seeds
 
 clean:
 	rm -rf build build-san build-fuzz

@@ -71,11 +71,11 @@ enum luvmm_report_type {
  * arg1 is 0 unless noted.
  */
 enum luvmm_stage {
-	LUVMM_STAGE_CPL3 = 1,		/* BSP runs at CPL3, I/O bitmap set */
+	LUVMM_STAGE_CPL3 = 1,		/* BSP at CPL3, I/O bitmap set */
 	LUVMM_STAGE_CMDLINE = 2,	/* command line parsed; arg1 = 1 if
 					 * rejected (BADCMDLINE follows) */
-	LUVMM_STAGE_TIMER = 3,		/* BSP's LAPIC timer running; arg1 =
-					 * LAPIC timer kHz (0: timer off) */
+	LUVMM_STAGE_TIMER = 3,		/* BSP's LAPIC timer running;
+					 * arg1 = LAPIC timer kHz (0: off) */
 	LUVMM_STAGE_APS = 4,		/* AP bring-up done; arg1 = APs that
 					 * did not check in */
 	LUVMM_STAGE_WORKLOADS = 5,	/* BOOT sent, workloads released */

@@ -12,6 +12,12 @@
 static int case_failures;
 static bool case_skipped;
 static char skip_reason[256];
+static void (*case_teardown)(void);
+
+void tap_set_teardown(void (*fn)(void))
+{
+	case_teardown = fn;
+}
 
 int tap_case_failures(void)
 {
@@ -113,6 +119,8 @@ void tap_main(int argc, char **argv, const struct tap_case *cases, size_t n)
 		case_skipped = false;
 		fds_before = tap_count_fds();
 		cases[i].fn();
+		if (case_teardown)
+			case_teardown();
 		fds_after = tap_count_fds();
 		if (!case_skipped && fds_after != fds_before)
 			tap_fail(__FILE__, __LINE__, "fd leak: %d open before, %d after",

@@ -39,6 +39,9 @@ __printf(1, 2) void tap_diag(const char *fmt, ...);
 __printf(1, 2) void tap_skip(const char *fmt, ...);
 /* Record a failure of the running case with a located diagnostic. */
 __printf(3, 4) void tap_fail(const char *file, int line, const char *fmt, ...);
+/* Run fn after every case, before the fd-leak check (e.g. to stop child
+ * processes a case left behind after a failed REQUIRE). */
+void tap_set_teardown(void (*fn)(void));
 /* Number of fds open in this process (for leak checks). */
 int tap_count_fds(void);
 /* Failures recorded so far in the running case. */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "mem.h"
 #include "util.h"
 
 const char config_run_usage[] =
@@ -24,7 +25,9 @@ const char config_run_usage[] =
 	"  --serial MODE        stdio (default), file:PATH, pty or none\n"
 	"  --api PATH           control socket (unix, mode 0600)\n"
 	"  --report-log PATH    append every guest report as a JSON line\n"
-	"  -v, --verbose        more logging (repeat for debug)\n";
+	"  -v, --verbose        more logging (repeat for debug)\n"
+	"  --incoming PATH      be the new VMM of a live update: wait on PATH for the\n"
+	"                       running VMM (`luvmm update --incoming PATH`)\n";
 
 __printf(3, 4) static int bad(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -100,19 +103,27 @@ int config_parse_run(int argc, char **argv, struct config *cfg, char *err,
 		{ "api", required_argument, NULL, 'a' },
 		{ "report-log", required_argument, NULL, 'r' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "incoming", required_argument, NULL, 'I' },
+		{ "incoming-fd", required_argument, NULL, 'F' },
+		{ "incoming-exec", required_argument, NULL, 'E' },
+		{ "handoff-base", required_argument, NULL, 'B' },
+		{ "fault", required_argument, NULL, 'X' },
+		{ "rollback", required_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 },
 	};
 	uint64_t v;
-	int c, ret;
+	int c, ret, others = 0;
 
 	memset(cfg, 0, sizeof(*cfg));
+	cfg->incoming_fd = cfg->incoming_exec_fd = -1;
 	cfg->ncpus = 1;
 	cfg->mem_bytes = CONFIG_DEFAULT_MEM;
 	cfg->serial = SERIAL_STDIO;
 
-	optind = 1;
+	optind = 0;	/* 0, not 1: glibc then also drops a half-read "-xv" */
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":v", opts, NULL)) != -1) {
+		others++;
 		switch (c) {
 		case 'k':
 			cfg->kernel = optarg;
@@ -171,17 +182,62 @@ int config_parse_run(int argc, char **argv, struct config *cfg, char *err,
 			break;
 		case 'v':
 			cfg->verbose++;
+			others--;	/* allowed with --incoming */
+			break;
+		case 'I':
+			cfg->incoming_path = optarg;
+			others--;
+			break;
+		case 'F':
+		case 'E':
+			if (util_parse_u64(optarg, 3, 65535, &v))
+				return bad(err, errlen, "--%s: '%s' is not an fd number",
+					   c == 'F' ? "incoming-fd" : "incoming-exec", optarg);
+			*(c == 'F' ? &cfg->incoming_fd : &cfg->incoming_exec_fd) = (int)v;
+			others--;
+			break;
+		case 'B':
+			if (util_parse_u64(optarg, 3, 65535, &v))
+				return bad(err, errlen, "--handoff-base: '%s' is not an fd number",
+					   optarg);
+			cfg->handoff_base = (unsigned)v;
+			others--;
+			break;
+		case 'X':
+			cfg->fault = optarg;
+			others--;
+			break;
+		case 'R':
+			cfg->rollback = optarg;
+			others--;
 			break;
 		case ':':
 			return bad(err, errlen, "option '%s' needs a value", argv[optind - 1]);
 		default:
+			/* a short option inside a cluster ("-xv") is named by
+			 * optopt; argv[optind - 1] may be something else */
+			if (optopt && strncmp(argv[optind - 1], "--", 2))
+				return bad(err, errlen, "unknown option '-%c'", optopt);
 			return bad(err, errlen, "unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
 		return bad(err, errlen, "unexpected argument '%s'", argv[optind]);
+	if (config_is_incoming(cfg)) {
+		if (others)
+			return bad(err, errlen, "--incoming takes its configuration from the running VMM: only -v may be added");
+		if (!!cfg->incoming_path + (cfg->incoming_fd >= 0) +
+		    (cfg->incoming_exec_fd >= 0) > 1)
+			return bad(err, errlen, "give one of --incoming, --incoming-fd, --incoming-exec");
+		return 0;
+	}
 	if (!cfg->kernel)
 		return bad(err, errlen, "--kernel PATH is required");
+	if (cfg->mem_bytes < MEM_MIN_SIZE || cfg->mem_bytes > MEM_MAX_SIZE)
+		return bad(err, errlen, "--memory: must be between 2M and 1T");
+	if (!IS_ALIGNED(cfg->mem_bytes, cfg->hugetlb ? 2 * MiB : 4 * KiB))
+		return bad(err, errlen, "--memory: not a multiple of %s",
+			   cfg->hugetlb ? "2M (--hugetlb)" : "4K");
 	if (cfg->api_path && strlen(cfg->api_path) >= 108)
 		return bad(err, errlen, "--api: path longer than 107 bytes");
 	return 0;

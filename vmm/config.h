@@ -38,7 +38,21 @@ struct config {
 	const char *api_path;		/* --api PATH: control socket */
 	const char *report_log;		/* --report-log PATH: JSON lines */
 	int verbose;			/* -v, repeatable */
+
+	/* a live update's new VMM (no other flags but -v apply) */
+	const char *incoming_path;	/* --incoming PATH: wait for the old VMM there */
+	int incoming_fd;		/* --incoming-fd N: spawned by the old VMM */
+	int incoming_exec_fd;		/* --incoming-exec FD: exec mode */
+	unsigned handoff_base;		/* --handoff-base N: exec mode fd numbers */
+	const char *fault;		/* --fault NAME: test-only fault injection */
+	const char *rollback;		/* --rollback REASON: exec mode, back to the old binary */
 };
+
+/* Is this the new VMM of a live update? */
+static inline bool config_is_incoming(const struct config *c)
+{
+	return c->incoming_path || c->incoming_fd >= 0 || c->incoming_exec_fd >= 0;
+}
 
 /* Fill cfg from argv (argv[0] is "run"). Returns 0, or -EINVAL with a
  * reason in err. Never exits, never prints. */

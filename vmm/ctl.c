@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -24,13 +25,20 @@
 #include "loop.h"
 #include "util.h"
 
+struct ctl_pending {
+	struct ctl_client *c;	/* NULL once the client is gone */
+};
+
 struct ctl_client {
 	struct loop_watch w;
 	struct ctl_server *srv;
+	struct ctl_pending *pending;	/* a deferred reply is owed */
 	size_t in_len;
 	size_t out_len, out_off;
 	bool closing;		/* close once the output is flushed */
-	char in[CTL_LINE_MAX];
+	bool eof;		/* the peer will send nothing more */
+	bool unwatched;		/* off the loop: an owed reply finishes it */
+	char in[CTL_LINE_MAX + 2];	/* a full line plus "\r\n" */
 	char out[CTL_REPLY_MAX];
 };
 
@@ -51,6 +59,8 @@ static void client_free(struct ctl_client *c)
 	for (i = 0; c->srv && i < CTL_MAX_CLIENTS; i++)
 		if (c->srv->clients[i] == c)
 			c->srv->clients[i] = NULL;
+	if (c->pending)
+		c->pending->c = NULL;
 	close(c->w.fd);
 	free(c);
 }
@@ -75,7 +85,7 @@ static void dispatch(struct ctl_client *c, const char *line, size_t len)
 	struct json_tok tok[CTL_MAX_TOKENS];
 	char err[256] = "", name[32];
 	struct json_writer w;
-	struct ctl_request req = { line, tok, 0, err, sizeof(err) };
+	struct ctl_request req = { line, tok, 0, err, sizeof(err), c };
 	const struct ctl_command *cmd;
 	size_t off = 0;
 	int n, ci, ret;
@@ -109,6 +119,10 @@ static void dispatch(struct ctl_client *c, const char *line, size_t len)
 	jw_obj_begin(&w);
 	jw_kbool(&w, "ok", true);
 	ret = cmd->fn(s->ctx, &req, &w);
+	if (ret == CTL_DEFERRED) {
+		c->out_len = 0;
+		return;
+	}
 	if (ret) {
 		if (!err[0])
 			snprintf(err, sizeof(err), "%s: %s", name, strerror(-ret));
@@ -159,7 +173,7 @@ static void process_lines(struct ctl_client *c)
 {
 	char *nl;
 
-	while (!c->out_len && !c->closing &&
+	while (!c->out_len && !c->closing && !c->pending &&
 	       (nl = memchr(c->in, '\n', c->in_len))) {
 		size_t len = (size_t)(nl - c->in);
 
@@ -171,7 +185,8 @@ static void process_lines(struct ctl_client *c)
 		c->in_len -= (size_t)(nl + 1 - c->in);
 		flush_out(c);
 	}
-	if (!c->out_len && c->in_len == sizeof(c->in)) {
+	if (!c->out_len && !c->pending && c->in_len == sizeof(c->in)) {
+		/* no newline in CTL_LINE_MAX + 2 bytes */
 		struct json_writer w;
 
 		jw_init(&w, c->out, sizeof(c->out) - 1);
@@ -194,10 +209,12 @@ static bool on_client(struct loop_watch *w, int revents)
 		goto close;
 	if (c->out_len && !flush_out(c))
 		return true;	/* still waiting for POLLOUT */
-	if (!c->closing && (revents & (POLLIN | POLLHUP | POLLERR))) {
+	if (!c->closing && !c->eof && (revents & (POLLIN | POLLHUP | POLLERR))) {
 		n = recv(c->w.fd, c->in + c->in_len, sizeof(c->in) - c->in_len,
 			 MSG_DONTWAIT);
-		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+		if (n == 0)
+			c->eof = true;	/* half-closed: still answer what came */
+		else if (n < 0 && errno != EAGAIN && errno != EINTR)
 			c->closing = true;
 		else if (n > 0)
 			c->in_len += (size_t)n;
@@ -207,7 +224,16 @@ static bool on_client(struct loop_watch *w, int revents)
 		c->w.events = POLLOUT;
 		return true;
 	}
-	if (c->closing)
+	if (c->pending && !c->closing) {
+		if (c->eof) {
+			/* nothing to read any more: the owed reply ends it */
+			c->unwatched = true;
+			return false;
+		}
+		c->w.events = POLLIN;
+		return true;
+	}
+	if (c->closing || c->eof)
 		goto close;
 	c->w.events = POLLIN;
 	return true;
@@ -304,30 +330,27 @@ static int listen_on(const char *path, char *err, size_t errlen)
 	return fd;
 }
 
-int ctl_server_create(struct loop *loop, const char *path,
-		      const struct ctl_command *cmds, void *ctx,
-		      struct ctl_server **out, char *err, size_t errlen)
+static void release_server(struct loop_watch *w)
+{
+	free(container_of(w, struct ctl_server, listen));
+}
+
+static int serve(struct loop *loop, int fd, const char *path,
+		 const struct ctl_command *cmds, void *ctx, struct ctl_server **out)
 {
 	struct ctl_server *s = calloc(1, sizeof(*s));
-	int fd, ret;
+	int ret;
 
 	if (!s)
 		return -ENOMEM;
-	fd = listen_on(path, err, errlen);
-	if (fd < 0) {
-		free(s);
-		return fd;
-	}
 	s->loop = loop;
 	s->cmds = cmds;
 	s->ctx = ctx;
 	snprintf(s->path, sizeof(s->path), "%s", path);
-	s->listen = (struct loop_watch){ .fd = fd, .events = POLLIN, .fn = on_accept };
+	s->listen = (struct loop_watch){ .fd = fd, .events = POLLIN, .fn = on_accept,
+					 .release = release_server };
 	ret = loop_watch(loop, &s->listen);
 	if (ret) {
-		snprintf(err, errlen, "%s: cannot watch: %s", path, strerror(-ret));
-		close(fd);
-		unlink(path);
 		free(s);
 		return ret;
 	}
@@ -335,7 +358,40 @@ int ctl_server_create(struct loop *loop, const char *path,
 	return 0;
 }
 
-void ctl_server_destroy(struct ctl_server *s)
+int ctl_server_adopt(struct loop *loop, int fd, const char *path,
+		     const struct ctl_command *cmds, void *ctx, struct ctl_server **out)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -errno;
+	return serve(loop, fd, path, cmds, ctx, out);
+}
+
+int ctl_server_fd(const struct ctl_server *s)
+{
+	return s->listen.fd;
+}
+
+int ctl_server_create(struct loop *loop, const char *path,
+		      const struct ctl_command *cmds, void *ctx,
+		      struct ctl_server **out, char *err, size_t errlen)
+{
+	int fd, ret;
+
+	fd = listen_on(path, err, errlen);
+	if (fd < 0)
+		return fd;
+	ret = serve(loop, fd, path, cmds, ctx, out);
+	if (ret) {
+		snprintf(err, errlen, "%s: cannot watch: %s", path, strerror(-ret));
+		close(fd);
+		unlink(path);
+	}
+	return ret;
+}
+
+void ctl_server_destroy(struct ctl_server *s, bool keep_path)
 {
 	unsigned i;
 
@@ -350,10 +406,75 @@ void ctl_server_destroy(struct ctl_server *s)
 			c->srv = NULL;	/* freed by release_client() later */
 		s->clients[i] = NULL;
 	}
-	loop_unwatch(s->loop, &s->listen);
 	close(s->listen.fd);
-	unlink(s->path);
-	free(s);
+	if (!keep_path)
+		unlink(s->path);
+	/* freed now, or by release_server() when the loop lets go of it */
+	if (loop_unwatch(s->loop, &s->listen))
+		free(s);
+}
+
+/*
+ * Replies are small: finish one now, waiting briefly if the socket is full,
+ * rather than changing the events of a watch that may be armed.
+ */
+static void flush_sync(struct ctl_client *c)
+{
+	while (!flush_out(c)) {
+		struct pollfd pfd = { .fd = c->w.fd, .events = POLLOUT };
+
+		if (poll(&pfd, 1, 1000) <= 0) {
+			c->closing = true;
+			c->out_len = c->out_off = 0;
+			break;
+		}
+	}
+}
+
+struct ctl_pending *ctl_defer(const struct ctl_request *req)
+{
+	struct ctl_pending *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	p->c = req->client;
+	req->client->pending = p;
+	return p;
+}
+
+int ctl_pending_fd(const struct ctl_pending *p)
+{
+	return p->c ? p->c->w.fd : -1;
+}
+
+void ctl_pending_drop(struct ctl_pending *p)
+{
+	if (p->c)
+		p->c->pending = NULL;
+	free(p);
+}
+
+void ctl_pending_reply(struct ctl_pending *p, const char *json)
+{
+	struct ctl_client *c = p->c;
+	size_t n = strlen(json);
+
+	free(p);
+	if (!c)
+		return;
+	c->pending = NULL;
+	if (n + 1 > sizeof(c->out))
+		n = sizeof(c->out) - 1;
+	memcpy(c->out, json, n);
+	c->out[n] = '\n';
+	c->out_len = n + 1;
+	c->out_off = 0;
+	flush_sync(c);
+	/* lines that waited behind the deferred request */
+	process_lines(c);
+	flush_sync(c);
+	if (c->unwatched && !c->pending)
+		client_free(c);
 }
 
 /* ---- client ---------------------------------------------------------- */
@@ -372,13 +493,22 @@ int ctl_call(const char *path, const char *request, char *reply, size_t cap,
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
+	{
+		/* a unix connect blocks while the server's backlog is full;
+		 * the send timeout bounds it (and the request write) */
+		struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	}
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		ret = -errno;
+		ret = errno == EAGAIN || errno == EINPROGRESS ? -ETIMEDOUT : -errno;
 		goto out;
 	}
 	ret = util_write_all(fd, request, strlen(request));
 	if (!ret)
 		ret = util_write_all(fd, "\n", 1);
+	if (ret == -EAGAIN)
+		ret = -ETIMEDOUT;
 	if (ret)
 		goto out;
 	for (;;) {
@@ -411,7 +541,7 @@ int ctl_call(const char *path, const char *request, char *reply, size_t cap,
 		len += (size_t)n;
 		reply[len] = '\0';
 		if (memchr(reply, '\n', len)) {
-			*strchr(reply, '\n') = '\0';
+			*(char *)memchr(reply, '\n', len) = '\0';
 			ret = 0;
 			break;
 		}

@@ -10,6 +10,7 @@
 #ifndef LUVMM_CTL_H
 #define LUVMM_CTL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "compiler.h"
@@ -23,13 +24,22 @@ struct ctl_server;
 #define CTL_MAX_CLIENTS	16
 #define CTL_MAX_TOKENS	128
 
+struct ctl_client;
+
 struct ctl_request {
 	const char *line;		/* the request text (not NUL-terminated) */
 	const struct json_tok *tok;	/* tok[0] is the request object */
 	int ntok;
 	char *err;			/* handlers put a reason here on failure */
 	size_t errlen;
+	struct ctl_client *client;	/* for ctl_defer() */
 };
+
+/* A handler returns this to answer later through ctl_defer()'s handle. */
+#define CTL_DEFERRED	1
+
+/* A reply owed to a client; survives the client going away. */
+struct ctl_pending;
 
 /*
  * A command handler adds its members to the reply object (already holding
@@ -49,8 +59,31 @@ struct ctl_command {
 int __must_check ctl_server_create(struct loop *loop, const char *path,
 				   const struct ctl_command *cmds, void *ctx,
 				   struct ctl_server **out, char *err, size_t errlen);
-/* Close clients and the listener; unlink the path if we created it. */
-void ctl_server_destroy(struct ctl_server *s);
+/* Serve on an already listening socket (live update): the path is only
+ * remembered, never bound again. */
+int __must_check ctl_server_adopt(struct loop *loop, int fd, const char *path,
+				  const struct ctl_command *cmds, void *ctx,
+				  struct ctl_server **out);
+/* The listening socket (to hand over). */
+int ctl_server_fd(const struct ctl_server *s);
+/* Close clients and the listener; unlink the path unless keep_path (the
+ * socket lives on in the new VMM). */
+void ctl_server_destroy(struct ctl_server *s, bool keep_path);
+
+/*
+ * Inside a handler: answer later. The client's further lines wait. Returns
+ * NULL on allocation failure (answer now instead).
+ */
+struct ctl_pending *ctl_defer(const struct ctl_request *req);
+/*
+ * Send the owed reply: `json` is one JSON object without newline. Frees p.
+ * If the client went away, the reply is dropped.
+ */
+void ctl_pending_reply(struct ctl_pending *p, const char *json);
+/* The client's socket, -1 if it went away (exec mode hands it over). */
+int ctl_pending_fd(const struct ctl_pending *p);
+/* Forget the reply without sending (the socket was handed over). */
+void ctl_pending_drop(struct ctl_pending *p);
 
 /*
  * Client: connect to path, send `request` (one JSON object, no newline),

@@ -45,18 +45,21 @@ static bool is_hex(char c)
 	       (c >= 'A' && c <= 'F');
 }
 
+/* Scan a string; the token is taken only once it is known to be valid,
+ * so malformed input is -EINVAL even when tokens have run out. */
 static int parse_string(struct jp *p)
 {
+	size_t start = ++p->pos;	/* past the opening quote */
 	int i;
 
-	p->pos++;	/* opening quote */
-	i = new_tok(p, JSON_STR);
-	if (i < 0)
-		return -1;
 	while (p->pos < p->len) {
 		unsigned char c = (unsigned char)p->s[p->pos];
 
 		if (c == '"') {
+			i = new_tok(p, JSON_STR);
+			if (i < 0)
+				return -1;
+			p->t[i].start = (uint32_t)start;
 			p->t[i].end = (uint32_t)p->pos++;
 			p->t[i].next = p->n;
 			return i;
@@ -84,45 +87,45 @@ static int parse_string(struct jp *p)
 	return fail(p, -EINVAL);
 }
 
+static void digits(struct jp *p)
+{
+	while (p->pos < p->len && p->s[p->pos] >= '0' && p->s[p->pos] <= '9')
+		p->pos++;
+}
+
 static int parse_number(struct jp *p)
 {
-	size_t start = p->pos;
-	int i = new_tok(p, JSON_NUM);
+	size_t start = p->pos, d;
+	int i;
 
-	if (i < 0)
-		return -1;
 	if (p->pos < p->len && p->s[p->pos] == '-')
 		p->pos++;
 	if (p->pos >= p->len)
 		return fail(p, -EINVAL);
-	if (p->s[p->pos] == '0') {
+	if (p->s[p->pos] == '0')
 		p->pos++;
-	} else if (p->s[p->pos] >= '1' && p->s[p->pos] <= '9') {
-		while (p->pos < p->len && p->s[p->pos] >= '0' && p->s[p->pos] <= '9')
-			p->pos++;
-	} else {
+	else if (p->s[p->pos] >= '1' && p->s[p->pos] <= '9')
+		digits(p);
+	else
 		return fail(p, -EINVAL);
-	}
 	if (p->pos < p->len && p->s[p->pos] == '.') {
-		size_t d = ++p->pos;
-
-		while (p->pos < p->len && p->s[p->pos] >= '0' && p->s[p->pos] <= '9')
-			p->pos++;
+		d = ++p->pos;
+		digits(p);
 		if (p->pos == d)
 			return fail(p, -EINVAL);
 	}
 	if (p->pos < p->len && (p->s[p->pos] == 'e' || p->s[p->pos] == 'E')) {
-		size_t d;
-
 		p->pos++;
 		if (p->pos < p->len && (p->s[p->pos] == '+' || p->s[p->pos] == '-'))
 			p->pos++;
 		d = p->pos;
-		while (p->pos < p->len && p->s[p->pos] >= '0' && p->s[p->pos] <= '9')
-			p->pos++;
+		digits(p);
 		if (p->pos == d)
 			return fail(p, -EINVAL);
 	}
+	i = new_tok(p, JSON_NUM);
+	if (i < 0)
+		return -1;
 	p->t[i].start = (uint32_t)start;
 	p->t[i].end = (uint32_t)p->pos;
 	p->t[i].next = p->n;
@@ -263,6 +266,46 @@ int json_obj_find(const char *s, const struct json_tok *t, unsigned obj,
 	return -ENOENT;
 }
 
+int json_path(const char *s, const struct json_tok *t, unsigned root, const char *path)
+{
+	char key[64];
+	int cur = (int)root;
+
+	while (*path) {
+		size_t n = strcspn(path, ".");
+
+		if (n >= sizeof(key))
+			return -ENOENT;
+		memcpy(key, path, n);
+		key[n] = '\0';
+		path += n + (path[n] == '.');
+		if (t[cur].type == JSON_OBJ) {
+			cur = json_obj_find(s, t, (unsigned)cur, key);
+			if (cur < 0)
+				return -ENOENT;
+		} else if (t[cur].type == JSON_ARR) {
+			uint64_t idx = 0;
+			unsigned i, el;
+			size_t k;
+
+			for (k = 0; k < n; k++) {
+				if (key[k] < '0' || key[k] > '9' || idx > 1000000)
+					return -ENOENT;
+				idx = idx * 10 + (uint64_t)(key[k] - '0');
+			}
+			if (!n || idx >= t[cur].count)
+				return -ENOENT;
+			el = (unsigned)cur + 1;
+			for (i = 0; i < idx; i++)
+				el = t[el].next;
+			cur = (int)el;
+		} else {
+			return -ENOENT;
+		}
+	}
+	return cur;
+}
+
 static unsigned hexval(char c)
 {
 	if (c >= '0' && c <= '9')
@@ -275,6 +318,15 @@ static unsigned hexval(char c)
 /* Encode code point cp as UTF-8; returns bytes written or 0 if no room. */
 static size_t put_utf8(char *out, size_t room, unsigned cp)
 {
+	if (cp >= 0x10000 && room >= 4) {
+		out[0] = (char)(0xf0 | (cp >> 18));
+		out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+		out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		out[3] = (char)(0x80 | (cp & 0x3f));
+		return 4;
+	}
+	if (cp >= 0x10000)
+		return 0;
 	if (cp < 0x80 && room >= 1) {
 		out[0] = (char)cp;
 		return 1;
@@ -291,6 +343,11 @@ static size_t put_utf8(char *out, size_t room, unsigned cp)
 		return 3;
 	}
 	return 0;
+}
+
+static unsigned hex4(const char *h)
+{
+	return hexval(h[0]) << 12 | hexval(h[1]) << 8 | hexval(h[2]) << 4 | hexval(h[3]);
 }
 
 int json_get_str(const char *s, const struct json_tok *tok, char *out, size_t cap)
@@ -312,15 +369,25 @@ int json_get_str(const char *s, const struct json_tok *tok, char *out, size_t ca
 			case 'r': c = '\r'; break;
 			case 't': c = '\t'; break;
 			case 'u': {
-				unsigned cp = hexval(s[i + 1]) << 12 |
-					      hexval(s[i + 2]) << 8 |
-					      hexval(s[i + 3]) << 4 |
-					      hexval(s[i + 4]);
+				unsigned cp = hex4(s + i + 1);
 				size_t n;
 
 				i += 4;
-				if (cp == 0)
-					return -EINVAL;
+				if (cp == 0 || (cp >= 0xdc00 && cp <= 0xdfff))
+					return -EINVAL;	/* NUL, lone low surrogate */
+				if (cp >= 0xd800 && cp <= 0xdbff) {
+					/* a high surrogate needs its low half next */
+					unsigned lo;
+
+					if (i + 6 >= tok->end || s[i + 1] != '\\' ||
+					    s[i + 2] != 'u')
+						return -EINVAL;
+					lo = hex4(s + i + 3);
+					if (lo < 0xdc00 || lo > 0xdfff)
+						return -EINVAL;
+					cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+					i += 6;
+				}
 				n = put_utf8(out + o, cap - 1 - o, cp);
 				if (!n)
 					return -E2BIG;

@@ -41,6 +41,9 @@ int __must_check json_parse(const char *s, size_t len, struct json_tok *t,
 /* Index of the value for `key` in object token obj, or -ENOENT. */
 int json_obj_find(const char *s, const struct json_tok *t, unsigned obj,
 		  const char *key);
+/* Index of the value at a dotted path ("guest.cpus.1.hb_seq"; array
+ * elements by number) below token `root`, or -ENOENT. */
+int json_path(const char *s, const struct json_tok *t, unsigned root, const char *path);
 /* Copy a string token out, unescaped and NUL-terminated. -EINVAL if not a
  * string or it holds \u0000, -E2BIG if it does not fit. */
 int __must_check json_get_str(const char *s, const struct json_tok *tok,

@@ -355,6 +355,10 @@ int loader_load_buf(struct mem *m, const uint8_t *img, size_t size,
 			return fail(&l, -ENOEXEC, "not an ELF64 file%s",
 				    mb < 0 ? " and no Multiboot v1 header in its first 8 KiB" : "");
 		ret = load_elf(&l, true);
+		/* the boot page tables identity-map only [0, 4 GiB) */
+		if (!ret && out->image_hi > (1ULL << 32))
+			return fail(&l, -ERANGE, "ELF: loaded image ends at 0x%" PRIx64 ", above the 4 GiB luvmm maps at entry",
+				    out->image_hi);
 	} else {
 		if (mb < 0)
 			return fail(&l, -ENOEXEC, "no Multiboot v1 header in the first 8 KiB");

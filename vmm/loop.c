@@ -21,6 +21,7 @@ struct loop {
 	struct io_uring ring;
 	bool stop;
 	unsigned pending;	/* SQEs prepared but not submitted */
+	unsigned cancelling;	/* watches whose poll is being removed */
 };
 
 static const struct {
@@ -93,10 +94,25 @@ int loop_create(struct loop **out)
 	return 0;
 }
 
+static void complete(struct loop *l, struct io_uring_cqe *cqe);
+
 void loop_destroy(struct loop *l)
 {
+	struct __kernel_timespec ts = { .tv_nsec = 200 * 1000 * 1000 };
+	struct io_uring_cqe *cqe;
+
 	if (!l)
 		return;
+	/* let every cancelled watch reach its release callback: owners
+	 * (control-socket clients, ...) free their memory there */
+	l->stop = false;
+	while (l->cancelling) {
+		io_uring_submit(&l->ring);
+		if (io_uring_wait_cqe_timeout(&l->ring, &cqe, &ts))
+			break;
+		complete(l, cqe);
+		io_uring_cqe_seen(&l->ring, cqe);
+	}
 	io_uring_queue_exit(&l->ring);
 	free(l);
 }
@@ -143,10 +159,14 @@ bool loop_unwatch(struct loop *l, struct loop_watch *w)
 	w->active = false;
 	if (!w->armed)
 		return true;
-	sqe = get_sqe(l);
-	if (sqe) {
-		io_uring_prep_poll_remove(sqe, (uint64_t)(uintptr_t)w);
-		io_uring_sqe_set_data64(sqe, LOOP_REMOVE_TAG);
+	if (!w->cancelling) {
+		sqe = get_sqe(l);
+		if (sqe) {
+			io_uring_prep_poll_remove(sqe, (uint64_t)(uintptr_t)w);
+			io_uring_sqe_set_data64(sqe, LOOP_REMOVE_TAG);
+		}
+		w->cancelling = true;
+		l->cancelling++;
 	}
 	return false;
 }
@@ -159,6 +179,16 @@ static void complete(struct loop *l, struct io_uring_cqe *cqe)
 		return;
 	w = io_uring_cqe_get_data(cqe);
 	w->armed = false;
+	if (w->cancelling) {
+		w->cancelling = false;
+		l->cancelling--;
+		/* watched again before the cancellation landed: keep going */
+		if (w->active && cqe->res == -ECANCELED) {
+			if (arm(l, w) < 0)
+				log_err("loop: cannot re-arm watch on fd %d", w->fd);
+			return;
+		}
+	}
 	if (!w->active) {
 		if (w->release)
 			w->release(w);
@@ -192,6 +222,7 @@ int loop_run(struct loop *l)
 		}
 		io_uring_cq_advance(&l->ring, n);
 	}
+	l->stop = false;	/* a later loop_run() runs again */
 	return 0;
 }
 

@@ -37,11 +37,13 @@ struct loop_watch {
 	void (*release)(struct loop_watch *w);
 	bool active;		/* wanted by its owner */
 	bool armed;		/* a poll is in flight */
+	bool cancelling;	/* its removal is in flight */
 };
 
 /* -ENOTSUP names the missing opcode in the log. */
 int __must_check loop_create(struct loop **out);
-/* Cancels everything in flight; watches are not released. */
+/* Waits (briefly) for unwatched watches to reach their release
+ * callbacks, then cancels everything; active watches are not released. */
 void loop_destroy(struct loop *l);
 /* Start watching w->fd for w->events. */
 int __must_check loop_watch(struct loop *l, struct loop_watch *w);

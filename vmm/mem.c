@@ -11,7 +11,9 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -169,6 +171,7 @@ err_close:
 int mem_init_from_fd(struct mem *m, int fd, uint64_t size, bool hugetlb,
 		     char *err, size_t errlen)
 {
+	struct statfs sfs;
 	struct stat st;
 	int ret;
 
@@ -181,6 +184,13 @@ int mem_init_from_fd(struct mem *m, int fd, uint64_t size, bool hugetlb,
 	    (uint64_t)st.st_size != size) {
 		snprintf(err, errlen, "RAM fd %d is not a %" PRIu64 "-byte memfd",
 			 fd, size);
+		return -EBADF;
+	}
+	/* a hugetlb memfd mapped as normal memory (MAP_NORESERVE) could
+	 * SIGBUS at a guest access; the other way round cannot be backed */
+	if (fstatfs(fd, &sfs) < 0 || (sfs.f_type == HUGETLBFS_MAGIC) != hugetlb) {
+		snprintf(err, errlen, "RAM fd %d is %sa hugetlb memfd", fd,
+			 hugetlb ? "not " : "");
 		return -EBADF;
 	}
 	m->fd = fd;
@@ -199,7 +209,9 @@ void mem_fini(struct mem *m)
 	if (m->host)
 		munmap(m->host, m->size);
 	m->host = NULL;
-	util_close(&m->fd);
+	/* a zeroed mem (size 0) has no fd: its 0 is not stdin to close */
+	if (m->size)
+		util_close(&m->fd);
 	free(m->slots);
 	m->slots = NULL;
 	m->nslots = 0;

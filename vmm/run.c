@@ -24,19 +24,10 @@
 #include "run.h"
 #include "util.h"
 #include "vcpu.h"
+#include "liveupdate/lu.h"
 #include "version.h"
 #include "vm.h"
 
-struct runner {
-	const struct config *cfg;
-	struct vm *vm;
-	struct devices *devs;
-	struct loop *loop;
-	struct ctl_server *ctl;
-	struct loop_watch sig_w, vm_w, tick_w;
-	struct boot boot;
-	int exit_status;
-};
 
 /* ---- control-socket commands -------------------------------------------- */
 
@@ -51,7 +42,7 @@ static int cmd_status(void *ctx, const struct ctl_request *req, struct json_writ
 	jw_ku64(w, "memory", r->vm->mem.size);
 	jw_kstr(w, "memory_str", util_fmt_size(r->vm->mem.size, size, sizeof(size)));
 	jw_kbool(w, "hugetlb", r->vm->mem.hugetlb);
-	jw_kstr(w, "kernel", r->cfg->kernel);
+	jw_kstr(w, "kernel", r->cfg.kernel);
 	jw_kstr(w, "boot", loader_mode_name(r->boot.mode));
 	jw_ku64(w, "pid", (uint64_t)getpid());
 	jw_ku64(w, "uptime_ms", (util_now_ns() - r->vm->created_ns) / 1000000);
@@ -126,6 +117,7 @@ static int cmd_metrics(void *ctx, const struct ctl_request *req, struct json_wri
 	jw_ku64(w, "pio_unhandled", __atomic_load_n(&vm->pio.unhandled, __ATOMIC_RELAXED));
 	jw_ku64(w, "mmio_unhandled", __atomic_load_n(&vm->mmio.unhandled, __ATOMIC_RELAXED));
 	devices_metrics(r->devs, w);
+	lu_metrics(r, w);
 	return 0;
 }
 
@@ -135,6 +127,7 @@ static const struct ctl_command commands[] = {
 	{ "resume", cmd_resume },
 	{ "shutdown", cmd_shutdown },
 	{ "metrics", cmd_metrics },
+	{ "update", lu_cmd_update },
 	{ NULL, NULL },
 };
 
@@ -186,7 +179,7 @@ static bool on_tick(struct loop_watch *w, int revents)
 /* The guest command line: the user's, then what guest-fw needs to know. */
 static int compose_cmdline(const struct runner *r, char *buf, size_t cap)
 {
-	const struct config *cfg = r->cfg;
+	const struct config *cfg = &r->cfg;
 	int n;
 
 	n = snprintf(buf, cap, "%s%scpus=%u tsc_khz=%u%s%s%s%s",
@@ -216,7 +209,7 @@ static int boot(struct runner *r)
 
 	ret = compose_cmdline(r, cmdline, sizeof(cmdline));
 	if (!ret)
-		ret = loader_load(&r->vm->mem, r->cfg->kernel, r->cfg->boot, cmdline,
+		ret = loader_load(&r->vm->mem, r->cfg.kernel, r->cfg.boot, cmdline,
 				  &r->boot, err, sizeof(err));
 	else
 		snprintf(err, sizeof(err), "command line too long");
@@ -225,7 +218,7 @@ static int boot(struct runner *r)
 		return ret;
 	}
 	log_info("kernel %s: %s entry 0x%" PRIx64 ", loaded [0x%" PRIx64 ", 0x%" PRIx64 ")",
-		 r->cfg->kernel, loader_mode_name(r->boot.mode), r->boot.entry,
+		 r->cfg.kernel, loader_mode_name(r->boot.mode), r->boot.entry,
 		 r->boot.image_lo, r->boot.image_hi);
 	log_dbg("guest command line: %s", cmdline);
 	ret = vcpu_arch_boot(r->vm->vcpus[0], &r->boot);
@@ -234,9 +227,53 @@ static int boot(struct runner *r)
 	return ret;
 }
 
-static int start_loop(struct runner *r)
+void runner_init(struct runner *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->sig_w.fd = r->tick_w.fd = -1;
+	r->exit_status = LUVMM_EXIT_OK;
+	if (!realpath("/proc/self/exe", r->self_path))
+		r->self_path[0] = '\0';
+}
+
+int runner_build(struct runner *r, struct handoff *h, int ram_fd, char *err,
+		 size_t errlen)
+{
+	const struct config *cfg = &r->cfg;
+	struct vm_params p = { cfg->ncpus, cfg->mem_bytes, cfg->hugetlb, ram_fd, false };
+	struct dev_env env;
+	int ret;
+
+	ret = vm_create(&p, &r->vm, err, errlen);
+	if (ret)
+		return ret;
+	env = (struct dev_env){ .vm = r->vm, .cfg = cfg, .handoff = h };
+	ret = devices_create(&env, &r->devs);
+	if (ret)
+		snprintf(err, errlen, "devices: %s", strerror(-ret));
+	return ret;
+}
+
+int runner_serve_api(struct runner *r, int api_fd)
 {
 	char err[256];
+	int ret;
+
+	if (!r->cfg.api_path)
+		return 0;
+	if (api_fd >= 0)
+		ret = ctl_server_adopt(r->loop, api_fd, r->cfg.api_path, commands, r,
+				       &r->ctl);
+	else
+		ret = ctl_server_create(r->loop, r->cfg.api_path, commands, r, &r->ctl,
+					err, sizeof(err));
+	if (ret)
+		log_err("control socket: %s", api_fd >= 0 ? strerror(-ret) : err);
+	return ret;
+}
+
+int runner_services(struct runner *r, int api_fd, bool serve_api)
+{
 	int ret;
 
 	ret = loop_create(&r->loop);
@@ -261,29 +298,42 @@ static int start_loop(struct runner *r)
 		ret = loop_watch(r->loop, &r->tick_w);
 	if (!ret)
 		ret = devices_attach(r->devs, r->loop);
-	if (ret)
-		return ret;
-	if (r->cfg->api_path) {
-		ret = ctl_server_create(r->loop, r->cfg->api_path, commands, r,
-					&r->ctl, err, sizeof(err));
-		if (ret)
-			log_err("control socket: %s", err);
-	}
+	if (!ret && serve_api)
+		ret = runner_serve_api(r, api_fd);
 	return ret;
 }
 
-static void teardown(struct runner *r)
+int runner_loop(struct runner *r)
+{
+	int ret = loop_run(r->loop);
+
+	if (ret) {
+		log_err("event loop: %s", strerror(-ret));
+		r->exit_status = LUVMM_EXIT_ERROR;
+	}
+	/* handed over to a new VMM: destroy the old VM and exit */
+	if (lu_retiring(r))
+		lu_retire(r);
+	return ret;
+}
+
+void runner_teardown(struct runner *r)
 {
 	if (r->vm)
 		vm_pause(r->vm);
-	ctl_server_destroy(r->ctl);
+	lu_fini(r);
+	ctl_server_destroy(r->ctl, r->keep_api_path);
+	r->ctl = NULL;
 	if (r->devs && r->loop)
 		devices_detach(r->devs, r->loop);
 	loop_destroy(r->loop);
+	r->loop = NULL;
 	util_close(&r->tick_w.fd);
 	util_close(&r->sig_w.fd);
 	devices_destroy(r->devs);
+	r->devs = NULL;
 	vm_destroy(r->vm);
+	r->vm = NULL;
 }
 
 static int exit_code_for(int err)
@@ -303,52 +353,47 @@ static int exit_code_for(int err)
 
 int run_vm(const struct config *cfg)
 {
-	struct vm_params p = { cfg->ncpus, cfg->mem_bytes, cfg->hugetlb, -1 };
-	struct runner r = { .cfg = cfg, .exit_status = LUVMM_EXIT_OK };
-	struct dev_env env;
+	struct runner *r = malloc(sizeof(*r));
 	char err[256];
-	int ret;
+	int ret, status;
 
-	r.sig_w.fd = r.tick_w.fd = -1;
-	ret = vcpu_init_signals();
-	if (ret)
+	if (!r)
 		return LUVMM_EXIT_ERROR;
-	ret = vm_create(&p, &r.vm, err, sizeof(err));
+	runner_init(r);
+	r->cfg = *cfg;
+	ret = vcpu_init_signals();
+	if (ret) {
+		free(r);
+		return LUVMM_EXIT_ERROR;
+	}
+	ret = runner_build(r, NULL, -1, err, sizeof(err));
 	if (ret) {
 		log_err("cannot create the VM: %s", err);
-		return LUVMM_EXIT_RESOURCE;
-	}
-	env = (struct dev_env){ .vm = r.vm, .cfg = cfg };
-	ret = devices_create(&env, &r.devs);
-	if (ret) {
-		log_err("devices: %s", strerror(-ret));
-		r.exit_status = LUVMM_EXIT_RESOURCE;
+		r->exit_status = LUVMM_EXIT_RESOURCE;
 		goto out;
 	}
-	ret = boot(&r);
+	ret = boot(r);
 	if (ret) {
-		r.exit_status = exit_code_for(ret);
+		r->exit_status = exit_code_for(ret);
 		goto out;
 	}
-	ret = start_loop(&r);
+	ret = runner_services(r, -1, true);
 	if (ret) {
-		r.exit_status = LUVMM_EXIT_RESOURCE;
+		r->exit_status = LUVMM_EXIT_RESOURCE;
 		goto out;
 	}
-	ret = vm_start(r.vm);
+	ret = vm_start(r->vm);
 	if (ret) {
-		r.exit_status = LUVMM_EXIT_ERROR;
+		r->exit_status = LUVMM_EXIT_ERROR;
 		goto out;
 	}
 	log_info("running: %u vCPU%s, %" PRIu64 " MiB%s, api %s", cfg->ncpus,
 		 cfg->ncpus > 1 ? "s" : "", cfg->mem_bytes >> 20,
 		 cfg->hugetlb ? " hugetlb" : "", cfg->api_path ? cfg->api_path : "none");
-	ret = loop_run(r.loop);
-	if (ret) {
-		log_err("event loop: %s", strerror(-ret));
-		r.exit_status = LUVMM_EXIT_ERROR;
-	}
+	runner_loop(r);
 out:
-	teardown(&r);
-	return r.exit_status;
+	runner_teardown(r);
+	status = r->exit_status;
+	free(r);
+	return status;
 }

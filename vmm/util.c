@@ -55,6 +55,8 @@ int util_parse_size(const char *s, uint64_t *out)
 		return -EINVAL;
 	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
 		return util_parse_u64(s, 0, UINT64_MAX, out);	/* no suffix */
+	while (s[0] == '0' && s[1] >= '0' && s[1] <= '9')
+		s++;	/* leading zeros do not count towards overflow */
 	while (s[n] >= '0' && s[n] <= '9')
 		n++;
 	if (n == 0 || n >= sizeof(digits))

@@ -120,11 +120,19 @@ static void handle_io(struct vcpu *v)
 static void handle_mmio(struct vcpu *v)
 {
 	struct kvm_run *run = v->run;
+	int slot;
 
 	atomic_fetch_add_explicit(&v->stats.mmio, 1, memory_order_relaxed);
 	if (run->mmio.len > sizeof(run->mmio.data)) {
 		log_ratelimited(LOG_WARN, "vcpu%u: MMIO of %u bytes ignored", v->id,
 				run->mmio.len);
+		return;
+	}
+	/* RAM reaches us only while its memslot is not registered yet */
+	slot = mem_slot_find(&v->vm->mem, run->mmio.phys_addr);
+	if (slot >= 0) {
+		vm_ram_access_late(v->vm, (unsigned)slot, run->mmio.phys_addr,
+				   run->mmio.data, run->mmio.len, run->mmio.is_write);
 		return;
 	}
 	iobus_access(&v->vm->mmio, run->mmio.phys_addr, run->mmio.data,
@@ -182,6 +190,24 @@ static bool handle_exit(struct vcpu *v)
 	}
 }
 
+/*
+ * KVM finishes an I/O exit (the IN data into a register, RIP past the
+ * instruction) on the next KVM_RUN. A vCPU must not park with one
+ * unfinished, or saved state would replay the instruction (a serial byte
+ * written twice). With immediate_exit set, KVM_RUN finishes the I/O and
+ * returns EINTR without running guest code.
+ */
+static void complete_pending_io(struct vcpu *v)
+{
+	if (!v->io_pending)
+		return;
+	__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_RELAXED);
+	if (ioctl(v->fd, KVM_RUN, 0) == 0)
+		log_ratelimited(LOG_WARN, "vcpu%u: KVM_RUN ran with immediate_exit set",
+				v->id);
+	v->io_pending = false;
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
@@ -201,6 +227,7 @@ static void *vcpu_thread(void *arg)
 			break;
 		if (__atomic_load_n(&v->run->immediate_exit, __ATOMIC_RELAXED) ||
 		    pause_requested(vm)) {
+			complete_pending_io(v);
 			park(v);
 			continue;
 		}
@@ -217,6 +244,8 @@ static void *vcpu_thread(void *arg)
 		atomic_fetch_add_explicit(&v->stats.exits, 1, memory_order_relaxed);
 		if (!handle_exit(v))
 			break;
+		v->io_pending = v->run->exit_reason == KVM_EXIT_IO ||
+				v->run->exit_reason == KVM_EXIT_MMIO;
 	}
 	/* a vCPU that stopped on its own still counts as parked */
 	pthread_mutex_lock(&vm->lock);
@@ -251,6 +280,7 @@ void vcpu_destroy(struct vcpu *v)
 		vcpu_kick(v);
 		pthread_join(v->thread, NULL);
 	}
+	vcpu_arch_fini(v);
 	if (v->run)
 		munmap(v->run, (size_t)v->vm->vcpu_mmap_size);
 	if (v->fd >= 0)

@@ -21,6 +21,11 @@
 
 struct vm;
 struct boot;
+struct vcpu_arch;
+struct vcpu_state;
+struct lu_writer;
+struct lu_reader;
+struct lu_section;
 
 /* Counters read by the main thread for metrics (relaxed atomics). */
 struct vcpu_stats {
@@ -37,6 +42,9 @@ struct vcpu {
 	struct kvm_run *run;
 	pthread_t thread;
 	bool has_thread;
+	bool io_pending;	/* last exit was PIO/MMIO: KVM finishes it on
+				 * the next KVM_RUN (vcpu thread only) */
+	struct vcpu_arch *arch;	/* arch buffers (MSR list, ...) */
 	struct vcpu_stats stats;
 };
 
@@ -59,9 +67,32 @@ int __must_check vcpu_init_signals(void);
 
 /* Arch hooks (vcpu_x86.c). */
 int __must_check vcpu_arch_init(struct vcpu *v);
+void vcpu_arch_fini(struct vcpu *v);
 /* Registers of the boot vCPU for the loaded image. */
 int __must_check vcpu_arch_boot(struct vcpu *v, const struct boot *b);
 /* Log registers after a fatal exit. */
 void vcpu_arch_dump(struct vcpu *v);
+
+/*
+ * Live-update state (vcpu_state_x86.c). The vCPU must be parked.
+ * save: append this vCPU's section (LU_SEC_VCPU, instance = id).
+ * decode: validate one LU_SEC_VCPU section into a new scratch state, for
+ * a VM shaped like vm; nothing is applied. -EBADMSG/-ENOTSUP with the
+ * reason in the reader's message.
+ * restore: apply a decoded state to a parked vCPU; -errno names the step
+ * in the log.
+ */
+int __must_check vcpu_state_save(struct vcpu *v, struct lu_writer *w);
+int __must_check vcpu_state_decode(struct vm *vm, struct lu_reader *r,
+				   const struct lu_section *sec,
+				   struct vcpu_state **out);
+int __must_check vcpu_state_restore(struct vcpu *v, const struct vcpu_state *s);
+void vcpu_state_free(struct vcpu_state *s);
+/* Make the VM's carried-MSR list the one in s (a lazily created VM did
+ * not probe its own); resizes every vCPU's buffers. */
+int __must_check vcpu_state_adopt_msrs(struct vm *vm, const struct vcpu_state *s);
+/* Guest-physical addresses a vCPU in state s touches first (RIP, RSP,
+ * page-table root, descriptor tables); returns how many it put in gpa. */
+unsigned vcpu_state_hot_gpas(const struct vcpu_state *s, uint64_t *gpa, unsigned max);
 
 #endif

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * vcpu_x86.c: x86 vCPU setup: per-vCPU CPUID (APIC ID, topology), the TSC
- * frequency, and the boot vCPU's registers for the ELF64 and Multiboot
- * entry protocols (docs/guest-abi.md).
+ * frequency, the saveable-MSR probe, and the boot vCPU's registers for the
+ * ELF64 and Multiboot entry protocols (docs/guest-abi.md).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -12,9 +12,11 @@
 #include <sys/ioctl.h>
 
 #include "../guest-fw/abi.h"
+#include "liveupdate/crc32c.h"
 #include "loader.h"
 #include "log.h"
 #include "vcpu.h"
+#include "vcpu_x86.h"
 #include "vm.h"
 
 #define CR0_PE	(1ULL << 0)
@@ -52,17 +54,86 @@ static void patch_cpuid(struct kvm_cpuid2 *c, unsigned id, unsigned ncpus)
 	}
 }
 
+/* CRC-32C over the CPUID entries, field by field (the record's check that
+ * a restored vCPU sees the same CPUID). */
+static uint32_t cpuid_digest(const struct kvm_cpuid2 *c)
+{
+	uint32_t crc = 0;
+	unsigned i;
+
+	for (i = 0; i < c->nent; i++) {
+		const struct kvm_cpuid_entry2 *e = &c->entries[i];
+		uint32_t f[7] = { e->function, e->index, e->flags, e->eax,
+				  e->ebx, e->ecx, e->edx };
+
+		crc = crc32c(crc, f, sizeof(f));
+	}
+	return crc;
+}
+
+/* Does KVM let us read and write back this MSR on this vCPU? */
+static bool msr_roundtrips(int fd, uint32_t index)
+{
+	struct x86_msr1 m = { .nmsrs = 1, .e.index = index };
+
+	if (ioctl(fd, KVM_GET_MSRS, &m) != 1)
+		return false;
+	return ioctl(fd, KVM_SET_MSRS, &m) == 1;
+}
+
+/*
+ * Keep the MSRs of KVM_GET_MSR_INDEX_LIST that round-trip on vcpu0, minus
+ * the TSC (carried as the TSC offset) and the TSC deadline (restored after
+ * the LAPIC). Runs once per VM, before any vCPU runs.
+ */
+static void probe_msrs(struct vm *vm, int fd)
+{
+	struct kvm_msr_list *l = vm->msrs;
+	unsigned i, n = 0;
+
+	for (i = 0; i < l->nmsrs; i++) {
+		uint32_t idx = l->indices[i];
+
+		if (idx == X86_MSR_TSC || idx == X86_MSR_TSC_DEADLINE)
+			continue;
+		if (msr_roundtrips(fd, idx))
+			l->indices[n++] = idx;
+		else
+			log_dbg("MSR 0x%x cannot be saved and restored: left out", idx);
+	}
+	log_dbg("%u of %u MSRs carried across updates", n, l->nmsrs);
+	l->nmsrs = n;
+}
+
+static void probe_caps(struct vm *vm, int fd)
+{
+	struct kvm_device_attr attr = {
+		.group = KVM_VCPU_TSC_CTRL, .attr = KVM_VCPU_TSC_OFFSET,
+	};
+	int x = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE2);
+
+	vm->xsave_size = x > (int)sizeof(struct kvm_xsave) ? (uint32_t)x :
+			 (uint32_t)sizeof(struct kvm_xsave);
+	vm->has_sregs2 = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_SREGS2) > 0;
+	vm->has_tsc_offset = ioctl(fd, KVM_HAS_DEVICE_ATTR, &attr) == 0;
+}
+
 int vcpu_arch_init(struct vcpu *v)
 {
 	struct vm *vm = v->vm;
 	size_t sz = sizeof(*vm->cpuid) + vm->cpuid->nent * sizeof(vm->cpuid->entries[0]);
-	struct kvm_cpuid2 *c = malloc(sz);
+	struct kvm_cpuid2 *c;
 	int ret = 0, khz;
 
-	if (!c)
+	v->arch = calloc(1, sizeof(*v->arch));
+	c = malloc(sz);
+	if (!v->arch || !c) {
+		free(c);
 		return -ENOMEM;
+	}
 	memcpy(c, vm->cpuid, sz);
 	patch_cpuid(c, v->id, vm->ncpus);
+	v->arch->cpuid_crc = cpuid_digest(c);
 	if (ioctl(v->fd, KVM_SET_CPUID2, c) < 0)
 		ret = -errno;
 	free(c);
@@ -72,7 +143,26 @@ int vcpu_arch_init(struct vcpu *v)
 	if (khz <= 0)
 		return khz < 0 ? -errno : -ENOTSUP;
 	vm->tsc_khz = (uint32_t)khz;
-	return 0;
+	if (!vm->msrs_probed) {
+		probe_caps(vm, v->fd);
+		/* exec-mode restore: ~200 ioctls saved; the list comes from
+		 * the record (vcpu_state_adopt_msrs) */
+		if (!vm->lazy)
+			probe_msrs(vm, v->fd);
+		vm->msrs_probed = true;
+	}
+	return vcpu_arch_alloc_buffers(v);
+}
+
+void vcpu_arch_fini(struct vcpu *v)
+{
+	if (!v->arch)
+		return;
+	free(v->arch->msrs);
+	free(v->arch->xsave);
+	free(v->arch->scratch);
+	free(v->arch);
+	v->arch = NULL;
 }
 
 static void seg(struct kvm_segment *s, uint16_t sel, uint8_t type, bool l, bool db)

@@ -121,6 +121,8 @@ int vm_create(const struct vm_params *p, struct vm **out, char *err, size_t errl
 	atomic_init(&vm->exit_status, -1);
 	pthread_mutex_init(&vm->lock, NULL);
 	pthread_cond_init(&vm->cond, NULL);
+	pthread_cond_init(&vm->slot_cond, NULL);
+	vm->lazy = p->lazy;
 
 	ret = iobus_init(&vm->pio, "pio");
 	if (!ret)
@@ -149,7 +151,7 @@ int vm_create(const struct vm_params *p, struct vm **out, char *err, size_t errl
 		ret = mem_init(&vm->mem, p->mem_bytes, p->hugetlb, err, errlen);
 	if (ret)
 		goto err;
-	ret = mem_register_all(&vm->mem, vm->vm_fd);
+	ret = p->lazy ? 0 : mem_register_all(&vm->mem, vm->vm_fd);
 	if (ret) {
 		snprintf(err, errlen, "KVM_SET_USER_MEMORY_REGION: %s", strerror(-ret));
 		goto err;
@@ -191,6 +193,7 @@ void vm_destroy(struct vm *vm)
 	util_close(&vm->event_fd);
 	iobus_fini(&vm->mmio);
 	iobus_fini(&vm->pio);
+	pthread_cond_destroy(&vm->slot_cond);
 	pthread_cond_destroy(&vm->cond);
 	pthread_mutex_destroy(&vm->lock);
 	free(vm);
@@ -250,6 +253,46 @@ void vm_request_exit(struct vm *vm, int status)
 		if (write(vm->event_fd, &one, sizeof(one)) < 0) {
 			/* the counter cannot overflow with one write: ignore */
 		}
+}
+
+int vm_register_slot(struct vm *vm, unsigned i)
+{
+	int ret;
+
+	if (atomic_load(&vm->mem.slots[i].registered))
+		return 0;
+	ret = mem_slot_register(&vm->mem, vm->vm_fd, i);
+	pthread_mutex_lock(&vm->lock);
+	pthread_cond_broadcast(&vm->slot_cond);
+	pthread_mutex_unlock(&vm->lock);
+	return ret;
+}
+
+void vm_ram_access_late(struct vm *vm, unsigned slot, uint64_t gpa, uint8_t *data,
+			uint32_t len, bool is_write)
+{
+	struct mem_slot *s = &vm->mem.slots[slot];
+	uint8_t *hva;
+
+	if (!atomic_load_explicit(&s->registered, memory_order_acquire)) {
+		uint64_t t0 = util_now_ns();
+
+		pthread_mutex_lock(&vm->lock);
+		while (!atomic_load(&s->registered) && !atomic_load(&vm->exit_req))
+			pthread_cond_wait(&vm->slot_cond, &vm->lock);
+		pthread_mutex_unlock(&vm->lock);
+		atomic_fetch_add(&vm->slot_sleeps, 1);
+		atomic_fetch_add(&vm->slot_sleep_ns, util_now_ns() - t0);
+	}
+	/* KVM took the exit before the slot existed: finish the access on
+	 * the same memory KVM now maps */
+	hva = mem_gpa_to_hva(&vm->mem, gpa, len);
+	if (!hva)
+		memset(data, 0xff, is_write ? 0 : len);
+	else if (is_write)
+		memcpy(hva, data, len);
+	else
+		memcpy(data, hva, len);
 }
 
 int vm_irq_line(struct vm *vm, unsigned irq, bool level)

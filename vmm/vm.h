@@ -46,6 +46,9 @@ struct vm_params {
 	uint64_t mem_bytes;
 	bool hugetlb;
 	int ram_fd;		/* adopt this RAM memfd (live update), or -1 */
+	/* exec-mode restore: register no memslot (vm_register_slot() later)
+	 * and skip the MSR probe (the list comes from the state record) */
+	bool lazy;
 };
 
 struct vm {
@@ -59,7 +62,13 @@ struct vm {
 	int vcpu_mmap_size;
 	uint32_t tsc_khz;
 	struct kvm_cpuid2 *cpuid;	/* KVM_GET_SUPPORTED_CPUID, patched per vCPU */
-	struct kvm_msr_list *msrs;	/* MSRs every vCPU can save and restore */
+	struct kvm_msr_list *msrs;	/* MSRs every vCPU can save and restore
+					 * (probed on vcpu0, minus TSC/deadline) */
+	bool msrs_probed;
+	uint32_t xsave_size;		/* KVM_GET_XSAVE2 size, or 4096 */
+	bool has_sregs2;
+	bool has_tsc_offset;		/* KVM_VCPU_TSC_OFFSET attribute */
+	bool lazy;			/* created by vm_params.lazy */
 	struct devices *devs;
 
 	pthread_mutex_t lock;		/* pause handshake */
@@ -67,6 +76,10 @@ struct vm {
 	bool pause_req;			/* vCPUs must park */
 	unsigned parked;		/* vCPUs parked now */
 	atomic_bool exit_req;		/* vCPU threads must return */
+
+	pthread_cond_t slot_cond;	/* a memslot was registered (vm->lock) */
+	atomic_uint_least64_t slot_sleeps;	/* vCPU waits for a late memslot */
+	atomic_uint_least64_t slot_sleep_ns;
 
 	int event_fd;			/* vCPU -> main: something needs the loop */
 	atomic_int exit_status;		/* -1, or the status to exit with */
@@ -101,6 +114,13 @@ void vm_resume(struct vm *vm);
  * first request wins. */
 void vm_request_exit(struct vm *vm, int status);
 
+/* Register memslot i now (exec mode) and wake vCPUs waiting for it. */
+int __must_check vm_register_slot(struct vm *vm, unsigned i);
+/* A vCPU touched RAM in a slot not registered yet: wait until it is
+ * (counted and timed), then do the access on the host mapping. */
+void vm_ram_access_late(struct vm *vm, unsigned slot, uint64_t gpa, uint8_t *data,
+			uint32_t len, bool is_write);
+
 /* Raise or lower an ISA interrupt line on the in-kernel PIC/IOAPIC. */
 int vm_irq_line(struct vm *vm, unsigned irq, bool level);
 
@@ -109,5 +129,24 @@ const char *vm_state_name(enum vm_state s);
 /* Arch hooks (vm_x86.c). */
 int __must_check vm_arch_create(struct vm *vm, char *err, size_t errlen);
 void vm_arch_destroy(struct vm *vm);
+
+/*
+ * Live-update state of the VM-wide devices KVM models (vm_state_x86.c):
+ * PIC, IOAPIC and PIT (LU_SEC_IRQCHIP) and kvmclock (LU_SEC_CLOCK).
+ * save: vCPUs parked. decode: one section into the scratch struct (call
+ * for each; vm_state_complete() checks both came). restore: apply.
+ */
+struct lu_writer;
+struct lu_reader;
+struct lu_section;
+struct vm_chip_state;
+int __must_check vm_state_save(struct vm *vm, struct lu_writer *w);
+struct vm_chip_state *vm_state_alloc(void);
+void vm_state_free(struct vm_chip_state *s);
+int __must_check vm_state_decode(struct vm *vm, struct lu_reader *r,
+				 const struct lu_section *sec, struct vm_chip_state *s);
+/* -EBADMSG naming the missing section, in msg. */
+int __must_check vm_state_complete(const struct vm_chip_state *s, char *msg, size_t len);
+int __must_check vm_state_restore(struct vm *vm, const struct vm_chip_state *s);
 
 #endif

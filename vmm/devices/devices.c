@@ -4,8 +4,12 @@
  * created in the order listed and destroyed in reverse.
  */
 #include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "../liveupdate/state.h"
 #include "../log.h"
 #include "devices.h"
 
@@ -18,6 +22,7 @@ static const struct dev_ops *const device_table[] = {
 
 struct devices {
 	void *priv[NDEV];
+	bool staged[NDEV];	/* load() accepted a section */
 	unsigned created;
 	unsigned attached;
 };
@@ -96,4 +101,96 @@ void devices_metrics(struct devices *d, struct json_writer *w)
 	for (i = 0; i < NDEV; i++)
 		if (device_table[i]->metrics)
 			device_table[i]->metrics(d->priv[i], w);
+}
+
+int devices_export(struct devices *d, struct handoff *h)
+{
+	unsigned i;
+	int ret;
+
+	for (i = 0; i < NDEV; i++) {
+		if (!device_table[i]->export)
+			continue;
+		ret = device_table[i]->export(d->priv[i], h);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+int devices_save(struct devices *d, struct lu_writer *w)
+{
+	unsigned i;
+
+	for (i = 0; i < NDEV; i++) {
+		const struct dev_ops *ops = device_table[i];
+
+		if (!ops->save)
+			continue;
+		lu_section_begin(w, LU_SEC_DEVICE, ops->state_version, 0, 0);
+		lu_put_str(w, ops->name);
+		ops->save(d->priv[i], w);
+		lu_section_end(w);
+	}
+	return lu_writer_error(w);
+}
+
+int devices_load(struct devices *d, struct lu_reader *r, const struct lu_section *sec)
+{
+	char name[32];
+	struct lu_dec dec;
+	unsigned i;
+	int ret;
+
+	lu_dec_init(&dec, r, sec);
+	lu_get_str(&dec, "name", name, sizeof(name));
+	if (dec.err)
+		return dec.err;
+	for (i = 0; i < NDEV; i++)
+		if (device_table[i]->load && !strcmp(device_table[i]->name, name))
+			break;
+	if (i == NDEV) {
+		if (sec->flags & LU_SEC_F_OPTIONAL)
+			return 0;
+		return lu_dec_fail(&dec, "name", "no device \"%s\" with state here", name);
+	}
+	if (d->staged[i])
+		return lu_dec_fail(&dec, "name", "device \"%s\" appears twice", name);
+	ret = device_table[i]->load(d->priv[i], &dec);
+	if (!ret)
+		d->staged[i] = true;
+	return ret;
+}
+
+int devices_loaded(struct devices *d, char *msg, size_t len)
+{
+	unsigned i;
+
+	for (i = 0; i < NDEV; i++) {
+		if (device_table[i]->load && !d->staged[i]) {
+			snprintf(msg, len, "the record has no state for device \"%s\"",
+				 device_table[i]->name);
+			return -EBADMSG;
+		}
+	}
+	return 0;
+}
+
+void devices_commit(struct devices *d)
+{
+	unsigned i;
+
+	for (i = 0; i < NDEV; i++) {
+		if (d->staged[i])
+			device_table[i]->commit(d->priv[i]);
+		d->staged[i] = false;
+	}
+}
+
+void devices_abort(struct devices *d)
+{
+	unsigned i;
+
+	for (i = 0; i < NDEV; i++)
+		d->staged[i] = false;
 }

@@ -6,17 +6,28 @@
 #ifndef LUVMM_DEVICES_H
 #define LUVMM_DEVICES_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include "../compiler.h"
 
 struct vm;
 struct config;
 struct loop;
 struct json_writer;
+struct handoff;
+struct lu_writer;
+struct lu_reader;
+struct lu_section;
+struct lu_dec;
 
 /* What a device may use while it is created. */
 struct dev_env {
 	struct vm *vm;
 	const struct config *cfg;
+	/* Live update: the fds the old VMM handed over (device fds are
+	 * found by name), or NULL on a fresh boot. */
+	struct handoff *handoff;
 };
 
 struct dev_ops {
@@ -35,6 +46,21 @@ struct dev_ops {
 	/* Optional: add this device's counters to the metrics object (the
 	 * writer is positioned inside an object; add one key). */
 	void (*metrics)(void *priv, struct json_writer *w);
+
+	/* Live update (all optional; a device without save has no state).
+	 * export: add the host fds the device uses to the handoff table.
+	 * save: write the guest-visible state; vCPUs are parked. The caller
+	 *   has opened a LU_SEC_DEVICE section and written the device name.
+	 * load: decode the rest of the section (d is positioned after the
+	 *   name) into a staging copy, finishing with lu_dec_finish(); apply
+	 *   nothing.
+	 * commit: apply the staged copy (cannot fail). */
+	int (*export)(void *priv, struct handoff *h);
+	void (*save)(void *priv, struct lu_writer *w);
+	int (*load)(void *priv, struct lu_dec *d);
+	void (*commit)(void *priv);
+	/* newest LU_SEC_DEVICE version this device writes */
+	uint16_t state_version;
 };
 
 struct devices;
@@ -46,6 +72,18 @@ int __must_check devices_attach(struct devices *d, struct loop *loop);
 void devices_detach(struct devices *d, struct loop *loop);
 void devices_tick(struct devices *d);
 void devices_metrics(struct devices *d, struct json_writer *w);
+
+/* Live update over the whole table. */
+int __must_check devices_export(struct devices *d, struct handoff *h);
+int __must_check devices_save(struct devices *d, struct lu_writer *w);
+/* Stage one LU_SEC_DEVICE section (dispatch by device name). */
+int __must_check devices_load(struct devices *d, struct lu_reader *r,
+			      const struct lu_section *sec);
+/* -EBADMSG if a device with state got no section (msg says which). */
+int __must_check devices_loaded(struct devices *d, char *msg, size_t len);
+void devices_commit(struct devices *d);
+/* Forget what load() staged (the record was rejected). */
+void devices_abort(struct devices *d);
 
 /* The devices (one file each). */
 extern const struct dev_ops serial_ops;

@@ -20,6 +20,8 @@
 #include "../config.h"
 #include "../iobus.h"
 #include "../json.h"
+#include "../liveupdate/handoff.h"
+#include "../liveupdate/state.h"
 #include "../log.h"
 #include "../mem.h"
 #include "../util.h"
@@ -69,6 +71,7 @@ void report_fini(struct report_dev *d)
 {
 	if (!d->cpu)
 		return;
+	free(d->staged);
 	free(d->cpu);
 	d->cpu = NULL;
 	pthread_mutex_destroy(&d->lock);
@@ -118,11 +121,15 @@ static void heartbeat_locked(struct report_dev *d, struct report_cpu *c,
 				cpu, r->arg[0], c->hb_seq);
 	}
 	c->heartbeats++;
+	if (c->gap_pending) {
+		c->gap_pending = false;
+		c->update_gap_tsc = r->arg[1];
+		c->update_gap_restore = d->restores;
+	}
 	c->hb_seq = r->arg[0];
 	c->hb_gap_tsc = r->arg[1];
 	c->hb_maxgap_tsc = r->arg[2];
 	c->ticks = r->arg[3];
-	(void)d;
 }
 
 int report_handle(struct report_dev *d, unsigned cpu, const struct luvmm_report *r)
@@ -275,7 +282,15 @@ static int report_create(const struct dev_env *env, void **priv)
 
 	if (!d)
 		return -ENOMEM;
-	if (cfg->report_log) {
+	if (cfg->report_log && env->handoff) {
+		fd = handoff_get(env->handoff, "report-log", HK_FILE);
+		if (fd < 0) {
+			log_err("report: no usable \"report-log\" fd in the handoff");
+			free(d);
+			return fd;
+		}
+		handoff_take(env->handoff, "report-log");
+	} else if (cfg->report_log) {
 		fd = open(cfg->report_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 		if (fd < 0) {
 			ret = -errno;
@@ -315,10 +330,14 @@ static void cpu_metrics(const struct report_dev *d, unsigned i, struct json_writ
 	jw_ku64(w, "hb_maxgap_us", report_tsc_to_us(d, c->hb_maxgap_tsc));
 	jw_ku64(w, "hb_seq_breaks", c->hb_seq_breaks);
 	jw_ku64(w, "ticks", c->ticks);
+	jw_ku64(w, "memcheck_base", c->mc_base);
+	jw_ku64(w, "memcheck_size", c->mc_size);
 	jw_ku64(w, "memcheck_passes", c->mc_passes);
 	jw_ku64(w, "memcheck_mismatches", c->mc_mismatches);
 	jw_ku64(w, "last_mismatch_gpa", c->last_mismatch_gpa);
 	jw_ku64(w, "panics", c->panics);
+	jw_ku64(w, "update_gap_us", report_tsc_to_us(d, c->update_gap_tsc));
+	jw_ku64(w, "update_gap_restore", c->update_gap_restore);
 	jw_obj_end(w);
 }
 
@@ -335,6 +354,7 @@ static void report_metrics(void *priv, struct json_writer *w)
 	jw_ku64(w, "boots", d->boots);
 	jw_ku64(w, "cpus_online", d->cpus_online);
 	jw_ku64(w, "last_stage", d->last_stage);
+	jw_ku64(w, "restores", d->restores);
 	jw_key(w, "cpus");
 	jw_arr_begin(w);
 	for (i = 0; i < d->ncpus; i++)
@@ -344,9 +364,106 @@ static void report_metrics(void *priv, struct json_writer *w)
 	pthread_mutex_unlock(&d->lock);
 }
 
+/* Per-vCPU fields on the wire, in order (docs/state-format.md). */
+#define CPU_FIELDS(X) X(hb_seq) X(hb_gap_tsc) X(hb_maxgap_tsc) X(hb_seq_breaks) \
+	X(heartbeats) X(ticks) X(mc_passes) X(mc_mismatches) X(mc_base) \
+	X(mc_size) X(last_mismatch_gpa) X(panics)
+
+void report_save(void *priv, struct lu_writer *w)
+{
+	struct report_dev *d = priv;
+	unsigned i;
+
+	pthread_mutex_lock(&d->lock);
+	lu_put_u64(w, d->reports);
+	lu_put_u64(w, __atomic_load_n(&d->bad_reports, __ATOMIC_RELAXED));
+	lu_put_u64(w, d->stages);
+	lu_put_u64(w, d->last_stage);
+	lu_put_u64(w, d->boots);
+	lu_put_u64(w, d->cpus_online);
+	lu_put_u64(w, d->restores);
+	lu_put_u32(w, d->ncpus);
+	for (i = 0; i < d->ncpus; i++) {
+		const struct report_cpu *c = &d->cpu[i];
+
+		lu_put_u32(w, c->workload);
+#define PUT_CPU(f) lu_put_u64(w, c->f);
+		CPU_FIELDS(PUT_CPU)
+#undef PUT_CPU
+	}
+	pthread_mutex_unlock(&d->lock);
+}
+
+int report_load(void *priv, struct lu_dec *d)
+{
+	struct report_dev *r = priv;
+	uint32_t n, i;
+	int ret;
+
+	for (i = 0; i < 7; i++)
+		lu_get_u64(d, "counters", &r->staged_counts[i]);
+	lu_get_count(d, "ncpus", 4096, 4 + 12 * 8, &n);
+	lu_check(d, n == r->ncpus, "ncpus", "%u vCPUs, this VM has %u", n, r->ncpus);
+	if (d->err)
+		return d->err;
+	free(r->staged);
+	r->staged = calloc(n, sizeof(*r->staged));
+	if (!r->staged)
+		return -ENOMEM;
+	for (i = 0; i < n && !d->err; i++) {
+		struct report_cpu *c = &r->staged[i];
+
+		lu_get_u32(d, "workload", &c->workload);
+		lu_check(d, c->workload < LUVMM_WORKLOAD_MAX || c->workload == UINT32_MAX,
+			 "workload", "vCPU %u: %u unknown", i, c->workload);
+#define GET_CPU(f) lu_get_u64(d, #f, &c->f);
+		CPU_FIELDS(GET_CPU)
+#undef GET_CPU
+	}
+	ret = lu_dec_finish(d, 1);
+	if (ret) {
+		free(r->staged);
+		r->staged = NULL;
+	}
+	return ret;
+}
+
+void report_commit(void *priv)
+{
+	struct report_dev *d = priv;
+	unsigned i;
+
+	pthread_mutex_lock(&d->lock);
+	memcpy(d->cpu, d->staged, d->ncpus * sizeof(*d->cpu));
+	free(d->staged);
+	d->staged = NULL;
+	d->reports = d->staged_counts[0];
+	__atomic_store_n(&d->bad_reports, d->staged_counts[1], __ATOMIC_RELAXED);
+	d->stages = d->staged_counts[2];
+	d->last_stage = d->staged_counts[3];
+	d->boots = d->staged_counts[4];
+	d->cpus_online = d->staged_counts[5];
+	d->restores = d->staged_counts[6] + 1;
+	for (i = 0; i < d->ncpus; i++)
+		d->cpu[i].gap_pending = true;
+	pthread_mutex_unlock(&d->lock);
+}
+
+static int report_export(void *priv, struct handoff *h)
+{
+	struct report_dev *d = priv;
+
+	return d->log_fd >= 0 ? handoff_add(h, "report-log", d->log_fd, HK_FILE) : 0;
+}
+
 const struct dev_ops report_ops = {
 	.name = "report",
 	.create = report_create,
 	.destroy = report_destroy,
 	.metrics = report_metrics,
+	.export = report_export,
+	.save = report_save,
+	.load = report_load,
+	.commit = report_commit,
+	.state_version = 1,
 };

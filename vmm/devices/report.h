@@ -27,6 +27,11 @@ struct report_cpu {
 	uint64_t mc_passes, mc_mismatches, mc_base, mc_size;
 	uint64_t last_mismatch_gpa;
 	uint64_t panics;
+	/* live update: the first heartbeat after a restore carries the gap
+	 * the guest saw across it */
+	bool gap_pending;
+	uint64_t update_gap_tsc;
+	uint64_t update_gap_restore;	/* report_dev.restores when measured */
 };
 
 struct report_dev {
@@ -39,7 +44,10 @@ struct report_dev {
 	uint32_t tsc_khz;		/* for microsecond conversions */
 	uint64_t reports, bad_reports, stages, last_stage, boots;
 	uint64_t cpus_online;
+	uint64_t restores;		/* live updates this device was restored in */
 	int poweroff_status;		/* -1 until the guest powers off */
+	struct report_cpu *staged;	/* live update: decoded, not applied */
+	uint64_t staged_counts[7];
 };
 
 int report_init(struct report_dev *d, const struct mem *mem, unsigned ncpus,
@@ -51,5 +59,12 @@ void report_io(void *priv, uint64_t off, uint8_t *data, uint32_t len,
 /* Validate and apply one report read from guest memory; -EINVAL if bad. */
 int report_handle(struct report_dev *d, unsigned cpu, const struct luvmm_report *r);
 uint64_t report_tsc_to_us(const struct report_dev *d, uint64_t tsc);
+
+struct lu_writer;
+struct lu_dec;
+/* State section payload, decoder into the staging copy, and commit. */
+void report_save(void *priv, struct lu_writer *w);
+int report_load(void *priv, struct lu_dec *d);
+void report_commit(void *priv);
 
 #endif

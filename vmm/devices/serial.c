@@ -20,6 +20,8 @@
 #include "../config.h"
 #include "../iobus.h"
 #include "../json.h"
+#include "../liveupdate/handoff.h"
+#include "../liveupdate/state.h"
 #include "../log.h"
 #include "../util.h"
 #include "../vm.h"
@@ -260,6 +262,32 @@ static void vm_set_irq(void *ctx, unsigned irq, bool level)
 		log_ratelimited(LOG_WARN, "serial: KVM_IRQ_LINE %u: %s", irq, strerror(-ret));
 }
 
+/* Live update: the fds the old VMM used, by name. */
+static int adopt_backend(struct serial *s, const struct config *cfg, struct handoff *h)
+{
+	int out = -1, in = -1;
+
+	if (cfg->serial == SERIAL_NONE)
+		return 0;
+	out = handoff_get(h, "serial-out", HK_FILE);
+	if (out < 0) {
+		log_err("serial: no usable \"serial-out\" fd in the handoff: %s",
+			strerror(-out));
+		return out;
+	}
+	handoff_take(h, "serial-out");
+	s->out_fd = out;
+	s->own_out = true;
+	if (cfg->serial == SERIAL_PTY) {
+		s->in_fd = out;
+	} else if (handoff_get(h, "serial-in", HK_FILE) >= 0) {
+		in = handoff_take(h, "serial-in");
+		s->in_fd = in;
+		s->own_in = true;
+	}
+	return 0;
+}
+
 static int open_backend(struct serial *s, const struct config *cfg)
 {
 	int fd;
@@ -324,7 +352,8 @@ static int serial_create(const struct dev_env *env, void **priv)
 	serial_init(s, -1, -1);
 	s->set_irq = vm_set_irq;
 	s->irq_ctx = env->vm;
-	ret = open_backend(s, env->cfg);
+	ret = env->handoff ? adopt_backend(s, env->cfg, env->handoff) :
+			     open_backend(s, env->cfg);
 	if (!ret)
 		ret = iobus_register(&env->vm->pio, LUVMM_PORT_COM1, 8, serial_io, s, "com1");
 	if (ret) {
@@ -401,6 +430,106 @@ static void serial_metrics(void *priv, struct json_writer *w)
 	pthread_mutex_unlock(&s->lock);
 }
 
+static int serial_export(void *priv, struct handoff *h)
+{
+	struct serial *s = priv;
+	int ret = 0;
+
+	if (s->out_fd >= 0)
+		ret = handoff_add(h, "serial-out", s->out_fd, HK_FILE);
+	if (!ret && s->in_fd >= 0 && s->in_fd != s->out_fd)
+		ret = handoff_add(h, "serial-in", s->in_fd, HK_FILE);
+	return ret;
+}
+
+void serial_save(void *priv, struct lu_writer *w)
+{
+	struct serial *s = priv;
+	const struct serial_regs *r = &s->r;
+	unsigned i;
+
+	/* vCPUs are parked, but the main loop's input path takes the lock */
+	pthread_mutex_lock(&s->lock);
+	lu_put_u8(w, r->ier);
+	lu_put_u8(w, r->lcr);
+	lu_put_u8(w, r->mcr);
+	lu_put_u8(w, r->lsr_flags);
+	lu_put_u8(w, r->msr);
+	lu_put_u8(w, r->scr);
+	lu_put_u8(w, r->dll);
+	lu_put_u8(w, r->dlm);
+	lu_put_u8(w, r->fcr);
+	lu_put_bool(w, r->thri_pending);
+	lu_put_bool(w, r->irq_level);
+	lu_put_u8(w, r->rx_count);
+	for (i = 0; i < r->rx_count; i++)
+		lu_put_u8(w, r->rx[(r->rx_head + i) % SERIAL_FIFO]);
+	lu_put_u16(w, r->tx_len);
+	lu_put_bytes(w, r->tx, r->tx_len);
+	lu_put_u64(w, s->tx_bytes);
+	lu_put_u64(w, s->rx_bytes);
+	lu_put_u64(w, s->rx_dropped);
+	pthread_mutex_unlock(&s->lock);
+}
+
+int serial_load(void *priv, struct lu_dec *d)
+{
+	struct serial *s = priv;
+	struct serial_regs *r = &s->staged;
+	bool b;
+	unsigned i;
+
+	memset(r, 0, sizeof(*r));
+	lu_get_u8(d, "ier", &r->ier);
+	lu_check(d, !(r->ier & ~IER_MASK), "ier", "reserved bits 0x%x", r->ier);
+	lu_get_u8(d, "lcr", &r->lcr);
+	lu_get_u8(d, "mcr", &r->mcr);
+	lu_check(d, r->mcr <= 0x1f, "mcr", "reserved bits 0x%x", r->mcr);
+	lu_get_u8(d, "lsr_flags", &r->lsr_flags);
+	lu_check(d, !(r->lsr_flags & ~0x1e), "lsr_flags", "0x%x is not an error bit",
+		 r->lsr_flags);
+	lu_get_u8(d, "msr", &r->msr);
+	lu_get_u8(d, "scr", &r->scr);
+	lu_get_u8(d, "dll", &r->dll);
+	lu_get_u8(d, "dlm", &r->dlm);
+	lu_get_u8(d, "fcr", &r->fcr);
+	lu_check(d, !(r->fcr & ~0xc9), "fcr", "reserved bits 0x%x", r->fcr);
+	lu_get_bool(d, "thri_pending", &b);
+	r->thri_pending = b;
+	lu_get_bool(d, "irq_level", &b);
+	r->irq_level = b;
+	lu_get_u8(d, "rx_count", &r->rx_count);
+	lu_check(d, r->rx_count <= SERIAL_FIFO, "rx_count", "%u above %d", r->rx_count,
+		 SERIAL_FIFO);
+	for (i = 0; i < r->rx_count && !d->err; i++)
+		lu_get_u8(d, "rx", &r->rx[i]);
+	lu_get_u16(d, "tx_len", &r->tx_len);
+	lu_check(d, r->tx_len < SERIAL_TXBUF, "tx_len", "%u bytes, the buffer holds %d",
+		 r->tx_len, SERIAL_TXBUF - 1);
+	if (!d->err)
+		lu_get_bytes(d, "tx", r->tx, r->tx_len);
+	lu_get_u64(d, "tx_bytes", &s->staged_tx_bytes);
+	lu_get_u64(d, "rx_bytes", &s->staged_rx_bytes);
+	lu_get_u64(d, "rx_dropped", &s->staged_rx_dropped);
+	return lu_dec_finish(d, 1);
+}
+
+void serial_commit(void *priv)
+{
+	struct serial *s = priv;
+
+	pthread_mutex_lock(&s->lock);
+	s->r = s->staged;
+	s->tx_bytes = s->staged_tx_bytes;
+	s->rx_bytes = s->staged_rx_bytes;
+	s->rx_dropped = s->staged_rx_dropped;
+	/* KVM tracks the line level outside the irqchip state it restored:
+	 * assert a raised line again so the two agree */
+	if (s->r.irq_level && s->set_irq)
+		s->set_irq(s->irq_ctx, s->irq, true);
+	pthread_mutex_unlock(&s->lock);
+}
+
 const struct dev_ops serial_ops = {
 	.name = "serial",
 	.create = serial_create,
@@ -409,4 +538,9 @@ const struct dev_ops serial_ops = {
 	.detach = serial_detach,
 	.tick = serial_tick,
 	.metrics = serial_metrics,
+	.export = serial_export,
+	.save = serial_save,
+	.load = serial_load,
+	.commit = serial_commit,
+	.state_version = 1,
 };

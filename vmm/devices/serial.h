@@ -39,6 +39,9 @@ struct serial {
 	struct loop_watch in_watch;
 	uint64_t tx_bytes, rx_bytes, rx_dropped, tx_errors;
 	uint64_t tx_last_ns;		/* last guest write, for the idle flush */
+	/* live update: a decoded state waiting for commit */
+	struct serial_regs staged;
+	uint64_t staged_tx_bytes, staged_rx_bytes, staged_rx_dropped;
 };
 
 void serial_init(struct serial *s, int out_fd, int in_fd);
@@ -48,5 +51,13 @@ void serial_io(void *priv, uint64_t off, uint8_t *data, uint32_t len, bool is_wr
 unsigned serial_receive(struct serial *s, const uint8_t *buf, unsigned n);
 /* Write out buffered guest output now. */
 void serial_flush(struct serial *s);
+
+struct lu_writer;
+struct lu_dec;
+/* The device's state section payload (after the name), and its decoder
+ * into s->staged; serial_commit() applies it. */
+void serial_save(void *priv, struct lu_writer *w);
+int serial_load(void *priv, struct lu_dec *d);
+void serial_commit(void *priv);
 
 #endif

@@ -1,0 +1,639 @@
+// SPDX-License-Identifier: MIT
+/*
+ * lu.c: the old VMM's side of a live update in transfer mode, and what
+ * both modes share (the update request, results, metrics).
+ *
+ * Transfer mode (docs/update-protocol.md):
+ *   1. start the new VMM (or connect to one an operator started), send
+ *      HELLO: the prepare record and every fd the VM uses;
+ *   2. while it pre-builds, the guest runs and this VMM keeps serving;
+ *   3. READY: blackout. Park the vCPUs, write the state record into the
+ *      shared memfd, send GO, wait for RUNNING (bounded);
+ *   4. RUNNING: answer the client, stop serving, destroy the VM off the
+ *      guest's critical path, report the teardown time (DONE), exit;
+ *   5. anything else before RUNNING (ERROR, exit, crash, timeout): kill
+ *      the new VMM, resume our own vCPUs: rollback. The guest loses only
+ *      the time the vCPUs were parked.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../ctl.h"
+#include "../devices/devices.h"
+#include "../json.h"
+#include "../log.h"
+#include "../run.h"
+#include "../util.h"
+#include "../vm.h"
+#include "lu_internal.h"
+#include "record.h"
+#include "state.h"
+
+extern char **environ;
+
+const char *lu_mode_name(enum lu_mode m)
+{
+	return m == LU_EXEC ? "exec" : "transfer";
+}
+
+struct lu *lu_get(struct runner *r)
+{
+	if (!r->lu) {
+		r->lu = calloc(1, sizeof(*r->lu));
+		if (r->lu) {
+			r->lu->sock = r->lu->state_fd = -1;
+			r->lu->child = -1;
+			r->lu->done_w.fd = r->lu->timer_w.fd = r->lu->sock_w.fd = -1;
+		}
+	}
+	return r->lu;
+}
+
+void lu_put_times(uint8_t *p, const uint64_t *t, unsigned n)
+{
+	unsigned i;
+
+	for (i = 0; i < n; i++)
+		put_le64(p + 8 * i, t[i]);
+}
+
+void lu_get_times(const uint8_t *p, uint64_t *t, unsigned n)
+{
+	unsigned i;
+
+	for (i = 0; i < n; i++)
+		t[i] = get_le64(p + 8 * i);
+}
+
+int lu_state_map(struct lu *lu, bool writable)
+{
+	int prot = PROT_READ | (writable ? PROT_WRITE : 0);
+
+	if (lu->state)
+		return 0;
+	if (lu->state_fd < 0) {
+		lu->state_fd = memfd_create("luvmm-state", MFD_CLOEXEC);
+		if (lu->state_fd < 0)
+			return -errno;
+		if (ftruncate(lu->state_fd, LU_STATE_SIZE) < 0)
+			return -errno;
+	}
+	/* populate now: no page faults in the blackout */
+	lu->state = mmap(NULL, LU_STATE_SIZE, prot, MAP_SHARED | MAP_POPULATE,
+			 lu->state_fd, 0);
+	if (lu->state == MAP_FAILED) {
+		lu->state = NULL;
+		return -errno;
+	}
+	return 0;
+}
+
+void lu_state_release(struct lu *lu)
+{
+	if (lu->state)
+		munmap(lu->state, LU_STATE_SIZE);
+	lu->state = NULL;
+	util_close(&lu->state_fd);
+}
+
+int lu_collect_fds(struct runner *r, struct handoff *h)
+{
+	struct lu *lu = r->lu;
+	int ret;
+
+	handoff_init(h);
+	ret = handoff_add(h, "ram", r->vm->mem.fd, HK_MEMFD);
+	if (!ret)
+		ret = handoff_add(h, "state", lu->state_fd, HK_MEMFD);
+	if (!ret && r->ctl)
+		ret = handoff_add(h, "api", ctl_server_fd(r->ctl), HK_SOCKET);
+	if (!ret)
+		ret = devices_export(r->devs, h);
+	return ret;
+}
+
+void lu_result_json(const struct lu_result *res, struct json_writer *w)
+{
+	const struct lu_phases *p = &res->ph;
+
+	jw_kstr(w, "mode", lu_mode_name(res->mode));
+	jw_kstr(w, "result", res->ok ? "running" : res->rolled_back ? "rolled-back" : "failed");
+	if (!res->ok)
+		jw_kstr(w, "reason", res->error);
+	if (res->new_pid > 0)
+		jw_ku64(w, "new_pid", (uint64_t)res->new_pid);
+	jw_key(w, "phases_us");
+	jw_obj_begin(w);
+	jw_ku64(w, "prebuild", p->prebuild);
+	jw_ku64(w, "stop", p->stop);
+	jw_ku64(w, "save", p->save);
+	jw_ku64(w, "handover", p->handover);
+	jw_ku64(w, "load", p->load);
+	jw_ku64(w, "run", p->run);
+	jw_ku64(w, "blackout", p->blackout);
+	jw_ku64(w, "teardown", p->teardown);
+	jw_obj_end(w);
+	if (res->mode == LU_EXEC) {
+		jw_ku64(w, "slot_sleeps", res->slot_sleeps);
+		jw_ku64(w, "slot_sleep_us", res->slot_sleep_us);
+		jw_ku64(w, "late_slots_us", res->late_slots_us);
+	}
+}
+
+void lu_metrics(struct runner *r, struct json_writer *w)
+{
+	jw_key(w, "update");
+	jw_obj_begin(w);
+	jw_ku64(w, "updates", r->updates);
+	jw_kbool(w, "in_progress", r->lu && r->lu->busy);
+	if (r->lu && r->lu->last.valid) {
+		jw_key(w, "last");
+		jw_obj_begin(w);
+		lu_result_json(&r->lu->last, w);
+		jw_obj_end(w);
+	}
+	jw_obj_end(w);
+}
+
+/* ---- finishing an update (old side) ------------------------------------- */
+
+static void reply_result(struct lu *lu)
+{
+	char buf[2048];
+	struct json_writer w;
+
+	jw_init(&w, buf, sizeof(buf));
+	jw_obj_begin(&w);
+	jw_kbool(&w, "ok", lu->last.ok);
+	if (!lu->last.ok) {
+		char e[320];
+
+		snprintf(e, sizeof(e), "update failed%s: %s",
+			 lu->last.rolled_back ? ", rolled back" : "", lu->last.error);
+		jw_kstr(&w, "error", e);
+	}
+	lu_result_json(&lu->last, &w);
+	jw_obj_end(&w);
+	if (jw_finish(&w) < 0)
+		snprintf(buf, sizeof(buf), "{\"ok\":%s}", lu->last.ok ? "true" : "false");
+	if (lu->reply)
+		ctl_pending_reply(lu->reply, buf);
+	lu->reply = NULL;
+}
+
+static void end_watches(struct runner *r, struct lu *lu)
+{
+	if (lu->sock_w.active)
+		loop_unwatch(r->loop, &lu->sock_w);
+	if (lu->timer_w.active)
+		loop_unwatch(r->loop, &lu->timer_w);
+	util_close(&lu->timer_w.fd);
+}
+
+static void reap_child(struct lu *lu, bool kill_it)
+{
+	int st;
+
+	if (lu->child <= 0)
+		return;
+	if (kill_it)
+		kill(lu->child, SIGKILL);
+	if (waitpid(lu->child, &st, 0) == lu->child && !kill_it)
+		log_info("update: new VMM %d ended with status %d", (int)lu->child,
+			 WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+	lu->child = -1;
+}
+
+/* Undo a failed update without answering (lu->last.error is set). */
+static void abandon(struct runner *r, bool resume)
+{
+	struct lu *lu = r->lu;
+
+	end_watches(r, lu);
+	util_close(&lu->sock);	/* a new VMM still waiting sees EOF and exits */
+	reap_child(lu, true);
+	if (resume)
+		vm_resume(r->vm);
+	lu->last.ok = false;
+	lu->last.rolled_back = true;
+	lu->last.valid = true;
+	lu->busy = false;
+	log_warn("update: rolled back: %s", lu->last.error);
+}
+
+/* The update failed before RUNNING: back to our own vCPUs, then answer. */
+static void rollback(struct runner *r, bool resume, const char *fmt, ...)
+	__printf(3, 4);
+static void rollback(struct runner *r, bool resume, const char *fmt, ...)
+{
+	struct lu *lu = r->lu;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(lu->last.error, sizeof(lu->last.error), fmt, ap);
+	va_end(ap);
+	abandon(r, resume);
+	reply_result(lu);
+}
+
+/* ---- the blackout ------------------------------------------------------- */
+
+static void fill_phases(struct lu *lu, const uint64_t *old_t, const uint64_t *new_t)
+{
+	/* old_t: stop start, stopped, saved; new_t: GO received, loaded, running */
+	struct lu_phases *p = &lu->last.ph;
+
+	p->prebuild = (lu->t_ready - lu->t_hello) / 1000;
+	p->stop = (old_t[1] - old_t[0]) / 1000;
+	p->save = (old_t[2] - old_t[1]) / 1000;
+	p->handover = new_t[0] > old_t[2] ? (new_t[0] - old_t[2]) / 1000 : 0;
+	p->load = (new_t[1] - new_t[0]) / 1000;
+	p->run = (new_t[2] - new_t[1]) / 1000;
+	p->blackout = (new_t[2] - old_t[0]) / 1000;
+}
+
+static void blackout(struct runner *r)
+{
+	struct lu *lu = r->lu;
+	bool was_paused = r->vm->state == VM_PAUSED;
+	uint64_t t[3], nt[3];
+	uint8_t go[6 * 8], msg[512];
+	enum handoff_msg type;
+	size_t len;
+	int ret;
+
+	end_watches(r, lu);
+	t[0] = util_now_ns();
+	vm_pause(r->vm);
+	t[1] = util_now_ns();
+	ret = lu_state_write(r, was_paused, lu->state + LU_STATE_OFFSET,
+			     LU_STATE_CAP, &len);
+	t[2] = util_now_ns();
+	lu->last.ph.prebuild = (lu->t_ready - lu->t_hello) / 1000;
+	lu->last.ph.stop = (t[1] - t[0]) / 1000;
+	lu->last.ph.save = (t[2] - t[1]) / 1000;
+	if (ret) {
+		rollback(r, !was_paused, "saving the state record: %s", strerror(-ret));
+		return;
+	}
+	if (!strcmp(lu->fault, "corrupt-record"))
+		lu->state[LU_STATE_OFFSET + len / 2] ^= 0x40;
+	put_le64(go, LU_STATE_OFFSET);
+	put_le64(go + 8, len);
+	lu_put_times(go + 16, t, 3);
+	put_le64(go + 40, util_now_ns());
+	ret = handoff_send(lu->sock, HMSG_GO, go, sizeof(go), NULL, 0);
+	if (ret) {
+		rollback(r, !was_paused, "sending GO: %s", strerror(-ret));
+		return;
+	}
+	ret = handoff_recv(lu->sock, &type, msg, sizeof(msg) - 1, NULL, NULL,
+			   lu->blackout_timeout_ms);
+	if (ret == -ETIMEDOUT) {
+		rollback(r, !was_paused, "no RUNNING from the new VMM within %d ms",
+			 lu->blackout_timeout_ms);
+		return;
+	}
+	if (ret < 0) {
+		rollback(r, !was_paused, "the new VMM went away while loading (%s)",
+			 strerror(-ret));
+		return;
+	}
+	if (type == HMSG_ERROR) {
+		msg[ret] = '\0';
+		rollback(r, !was_paused, "the new VMM refused the state: %s", msg);
+		return;
+	}
+	if (type != HMSG_RUNNING || ret != 24) {
+		rollback(r, !was_paused, "unexpected %s message while loading",
+			 handoff_msg_name(type));
+		return;
+	}
+	lu_get_times(msg, nt, 3);
+	fill_phases(lu, t, nt);
+	lu->last.ok = true;
+	lu->last.rolled_back = false;
+	lu->last.valid = true;
+	lu->last.new_pid = lu->child;
+	lu->child = -1;		/* not ours to stop any more */
+	log_info("update: the new VMM runs the guest; blackout %" PRIu64 " us",
+		 lu->last.ph.blackout);
+	reply_result(lu);
+	/* retire: the main loop ends and run_vm() calls lu_retire() */
+	r->keep_api_path = true;
+	loop_stop(r->loop);
+}
+
+/* ---- before the blackout ------------------------------------------------ */
+
+static bool on_sock(struct loop_watch *w, int revents)
+{
+	struct runner *r = w->arg;
+	struct lu *lu = r->lu;
+	enum handoff_msg type;
+	char msg[512];
+	int ret;
+
+	(void)revents;
+	ret = handoff_recv(lu->sock, &type, msg, sizeof(msg) - 1, NULL, NULL, 0);
+	if (ret == -ETIMEDOUT || ret == -EAGAIN)
+		return true;
+	if (ret < 0) {
+		rollback(r, false, "the new VMM went away before READY (%s)",
+			 strerror(-ret));
+		return false;
+	}
+	if (type == HMSG_ERROR) {
+		msg[ret] = '\0';
+		rollback(r, false, "the new VMM failed to pre-build: %s", msg);
+		return false;
+	}
+	if (type != HMSG_READY) {
+		rollback(r, false, "unexpected %s message before READY",
+			 handoff_msg_name(type));
+		return false;
+	}
+	lu->t_ready = util_now_ns();
+	blackout(r);
+	return false;
+}
+
+static bool on_timeout(struct loop_watch *w, int revents)
+{
+	struct runner *r = w->arg;
+
+	(void)revents;
+	rollback(r, false, "the new VMM was not ready within %d ms",
+		 r->lu->prepare_timeout_ms);
+	return false;
+}
+
+/* Start the new binary with the socket as its fd 3. */
+static int spawn_new(struct runner *r, const char *binary, int sock, pid_t *pid)
+{
+	struct lu *lu = r->lu;
+	posix_spawn_file_actions_t fa;
+	const char *argv[10];
+	unsigned n = 0;
+	int ret;
+
+	argv[n++] = binary;
+	argv[n++] = "run";
+	argv[n++] = "--incoming-fd";
+	argv[n++] = "3";
+	if (r->cfg.verbose)
+		argv[n++] = r->cfg.verbose > 1 ? "-vv" : "-v";
+	if (lu->fault[0] && strcmp(lu->fault, "corrupt-record")) {
+		argv[n++] = "--fault";
+		argv[n++] = lu->fault;
+	}
+	argv[n] = NULL;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, sock, 3);
+	ret = posix_spawn(pid, binary, &fa, NULL, (char *const *)argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	return -ret;
+}
+
+static int connect_incoming(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int ret = -errno;
+
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+/* Open the channel, send HELLO. */
+static int start_transfer(struct runner *r, const char *binary, const char *incoming,
+			  char *err, size_t errlen)
+{
+	struct lu *lu = r->lu;
+	struct lu_update_info u = {
+		.mode = LU_TRANSFER, .old_pid = (uint32_t)getpid(),
+		.updates = r->updates, .state_offset = LU_STATE_OFFSET,
+		.state_cap = LU_STATE_CAP,
+		.created_ns = r->vm->created_ns,
+	};
+	static uint8_t prep[64 << 10];
+	int sv[2], fds[HANDOFF_MAX_FDS];
+	size_t len;
+	unsigned i;
+	int ret;
+
+	ret = lu_state_map(lu, true);
+	if (!ret)
+		ret = lu_collect_fds(r, &lu->ho);
+	if (ret) {
+		snprintf(err, errlen, "preparing the handoff: %s", strerror(-ret));
+		return ret;
+	}
+	if (incoming) {
+		lu->sock = connect_incoming(incoming);
+		if (lu->sock < 0) {
+			snprintf(err, errlen, "%s: %s", incoming, strerror(-lu->sock));
+			return lu->sock;
+		}
+	} else {
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+			return -errno;
+		ret = spawn_new(r, binary, sv[1], &lu->child);
+		close(sv[1]);
+		if (ret) {
+			close(sv[0]);
+			snprintf(err, errlen, "cannot start %.180s: %s", binary, strerror(-ret));
+			return ret;
+		}
+		lu->sock = sv[0];
+	}
+	u.t_hello_ns = util_now_ns();
+	ret = lu_prepare_write(r, &lu->ho, &u, prep, sizeof(prep), &len);
+	for (i = 0; i < lu->ho.n; i++)
+		fds[i] = lu->ho.e[i].fd;
+	if (!ret)
+		ret = handoff_send(lu->sock, HMSG_HELLO, prep, len, fds, lu->ho.n);
+	lu->t_hello = u.t_hello_ns;
+	if (ret) {
+		snprintf(err, errlen, "sending HELLO: %s", strerror(-ret));
+		return ret;
+	}
+	lu->sock_w = (struct loop_watch){ .fd = lu->sock, .events = POLLIN,
+					  .fn = on_sock, .arg = r };
+	ret = loop_timer_init(&lu->timer_w, (uint64_t)lu->prepare_timeout_ms * 1000000ULL,
+			      on_timeout, r);
+	if (!ret)
+		ret = loop_watch(r->loop, &lu->sock_w);
+	if (!ret)
+		ret = loop_watch(r->loop, &lu->timer_w);
+	if (ret)
+		snprintf(err, errlen, "watching the new VMM: %s", strerror(-ret));
+	return ret;
+}
+
+/* ---- the request ---------------------------------------------------------- */
+
+static int opt_str(const struct ctl_request *req, const char *key, char *buf, size_t n)
+{
+	int i = json_obj_find(req->line, req->tok, 0, key);
+
+	buf[0] = '\0';
+	if (i < 0)
+		return 0;
+	if (json_get_str(req->line, &req->tok[i], buf, n) < 0 || !buf[0]) {
+		snprintf(req->err, req->errlen, "\"%s\" must be a non-empty string", key);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int lu_cmd_update(void *ctx, const struct ctl_request *req, struct json_writer *w)
+{
+	struct runner *r = ctx;
+	char mode[16], binary[4096], incoming[108];
+	uint64_t timeout = LU_BLACKOUT_TIMEOUT_MS, ptimeout = LU_PREBUILD_TIMEOUT_MS;
+	struct lu *lu = lu_get(r);
+	int i, ret;
+
+	(void)w;
+	if (!lu)
+		return -ENOMEM;
+	if (lu->busy) {
+		snprintf(req->err, req->errlen, "an update is already in progress");
+		return -EBUSY;
+	}
+	if (opt_str(req, "mode", mode, sizeof(mode)) ||
+	    opt_str(req, "binary", binary, sizeof(binary)) ||
+	    opt_str(req, "incoming", incoming, sizeof(incoming)) ||
+	    opt_str(req, "fault", lu->fault, sizeof(lu->fault)))
+		return -EINVAL;
+	i = json_obj_find(req->line, req->tok, 0, "timeout_ms");
+	if (i >= 0 && (json_get_u64(req->line, &req->tok[i], &timeout) ||
+		       timeout < 1 || timeout > 60000)) {
+		snprintf(req->err, req->errlen, "\"timeout_ms\" must be 1..60000");
+		return -EINVAL;
+	}
+	i = json_obj_find(req->line, req->tok, 0, "prepare_timeout_ms");
+	if (i >= 0 && (json_get_u64(req->line, &req->tok[i], &ptimeout) ||
+		       ptimeout < 1 || ptimeout > 600000)) {
+		snprintf(req->err, req->errlen, "\"prepare_timeout_ms\" must be 1..600000");
+		return -EINVAL;
+	}
+	if (mode[0] && strcmp(mode, "transfer") && strcmp(mode, "exec")) {
+		snprintf(req->err, req->errlen, "\"mode\" must be \"transfer\" or \"exec\"");
+		return -EINVAL;
+	}
+	if (!binary[0])
+		snprintf(binary, sizeof(binary), "%s", r->self_path);
+	if (!incoming[0] && access(binary, X_OK)) {
+		snprintf(req->err, req->errlen, "%s: %s", binary, strerror(errno));
+		return -ENOENT;
+	}
+	memset(&lu->last, 0, sizeof(lu->last));
+	lu->mode = lu->last.mode = !strcmp(mode, "exec") ? LU_EXEC : LU_TRANSFER;
+	lu->blackout_timeout_ms = (int)timeout;
+	lu->prepare_timeout_ms = (int)ptimeout;
+	if (lu->mode == LU_EXEC && incoming[0]) {
+		snprintf(req->err, req->errlen, "\"incoming\" is for transfer mode");
+		return -EINVAL;
+	}
+	lu->busy = true;
+	if (lu->mode == LU_EXEC) {
+		/* exec hands the client's socket to the new image */
+		lu->reply = ctl_defer(req);
+		if (!lu->reply) {
+			lu->busy = false;
+			return -ENOMEM;
+		}
+		ret = lu_exec_update(r, binary, lu->last.error, sizeof(lu->last.error));
+		/* only failures come back; the guest is running again */
+		ctl_pending_drop(lu->reply);
+		lu->reply = NULL;
+	} else {
+		ret = start_transfer(r, binary, incoming[0] ? incoming : NULL,
+				     lu->last.error, sizeof(lu->last.error));
+		if (!ret) {
+			lu->reply = ctl_defer(req);
+			if (lu->reply)
+				return CTL_DEFERRED;
+			ret = -ENOMEM;
+			snprintf(lu->last.error, sizeof(lu->last.error), "out of memory");
+		}
+	}
+	/* failed before anything was handed over: answer now */
+	abandon(r, false);
+	snprintf(req->err, req->errlen, "update failed, rolled back: %s", lu->last.error);
+	return ret;
+}
+
+/* ---- retiring after success ----------------------------------------------- */
+
+void lu_retire(struct runner *r)
+{
+	struct lu *lu = r->lu;
+	uint8_t done[8];
+	uint64_t t0;
+
+	ctl_server_destroy(r->ctl, true);
+	r->ctl = NULL;
+	t0 = util_now_ns();
+	vm_destroy(r->vm);	/* the slow part, now off the guest's path */
+	r->vm = NULL;
+	lu->last.ph.teardown = (util_now_ns() - t0) / 1000;
+	put_le64(done, lu->last.ph.teardown);
+	if (handoff_send(lu->sock, HMSG_DONE, done, sizeof(done), NULL, 0))
+		log_dbg("update: the new VMM did not take DONE");
+	log_info("update: old VM torn down in %" PRIu64 " us; exiting",
+		 lu->last.ph.teardown);
+	/* devices are not destroyed: their buffered state now belongs to the
+	 * new VMM (a serial flush here would repeat bytes) */
+	_exit(LUVMM_EXIT_OK);
+}
+
+bool lu_retiring(const struct runner *r)
+{
+	return r->lu && r->lu->last.valid && r->lu->last.ok && r->keep_api_path;
+}
+
+void lu_fini(struct runner *r)
+{
+	struct lu *lu = r->lu;
+
+	if (!lu)
+		return;
+	if (r->loop)
+		end_watches(r, lu);
+	if (lu->done_w.active && r->loop)
+		loop_unwatch(r->loop, &lu->done_w);
+	if (lu->reply)
+		ctl_pending_drop(lu->reply);
+	reap_child(lu, true);
+	util_close(&lu->sock);
+	util_close(&lu->done_w.fd);
+	lu_state_release(lu);
+	free(lu);
+	r->lu = NULL;
+}

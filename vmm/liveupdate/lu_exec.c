@@ -1,0 +1,655 @@
+// SPDX-License-Identifier: MIT
+/*
+ * lu_exec.c: exec-mode live update: the same process (same pid) execs the
+ * new binary.
+ *
+ * Old image: before the blackout, copy every handed-over fd to a
+ * contiguous range [base, base+n) without close-on-exec and write the
+ * prepare record into the state memfd; in the blackout, park the vCPUs,
+ * write the state record and the exec block, and execve. The old VM's fds
+ * cross the exec too, so its (slow) destruction happens after the guest
+ * runs again, not inside execve.
+ *
+ * New image: it cannot pre-build, so it keeps its critical path short:
+ * create the VM without memslots and without probing MSRs, decode the
+ * record, register only the memslots the vCPUs touch first (boot slot,
+ * code, stack, page tables), restore, run, answer the client; then
+ * register the other slots on a helper thread. A vCPU that touches a slot
+ * not registered yet sleeps until it is (vm_ram_access_late), counted.
+ *
+ * Rollback: until RUNNING the new image keeps the handed fds inheritable.
+ * On a restore error, a crash signal or a watchdog timeout it execs the
+ * old binary (kept open as "old-exe") on the same record with --rollback:
+ * the old code restores the guest and reports why.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <spawn.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../ctl.h"
+#include "../devices/devices.h"
+#include "../json.h"
+#include "../log.h"
+#include "../run.h"
+#include "../util.h"
+#include "../vcpu.h"
+#include "../vm.h"
+#include "lu_internal.h"
+#include "record.h"
+#include "state.h"
+
+extern char **environ;
+
+#define EXEC_MAGIC	0x5845554cU	/* "LUEX" */
+#define EXEC_VERSION	1
+/* exec block layout (little-endian, at LU_EXEC_BLOCK in the state memfd) */
+#define EB_MAGIC	0
+#define EB_VERSION	4
+#define EB_PREP_LEN	8
+#define EB_STATE_LEN	16
+#define EB_TIMES	24	/* stop start, stopped, saved, exec */
+#define EB_BASE		56
+#define EB_NFDS		60
+#define EB_TIMEOUT	64	/* ms the new image has until RUNNING */
+#define EB_SIZE		68
+
+#define MAX_HOT_SLOTS	64
+
+/* ---- old image ----------------------------------------------------------- */
+
+/* Does `binary version --abi` answer LU_ABI_STRING? Exec replaces this
+ * process: a binary that cannot restore the guest must be caught before. */
+static int probe_binary(const char *binary, char *err, size_t errlen)
+{
+	const char *argv[] = { binary, "version", "--abi", NULL };
+	posix_spawn_file_actions_t fa;
+	char out[64] = "";
+	struct pollfd p;
+	int pfd[2], st, ret;
+	ssize_t n = 0;
+	pid_t pid;
+
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return -errno;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, pfd[1], STDOUT_FILENO);
+	ret = -posix_spawn(&pid, binary, &fa, NULL, (char *const *)argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(pfd[1]);
+	if (!ret) {
+		p = (struct pollfd){ .fd = pfd[0], .events = POLLIN };
+		if (poll(&p, 1, 2000) == 1)
+			n = read(pfd[0], out, sizeof(out) - 1);
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+	}
+	close(pfd[0]);
+	if (ret) {
+		snprintf(err, errlen, "cannot run %.200s: %s", binary, strerror(-ret));
+		return ret;
+	}
+	out[n > 0 ? n : 0] = '\0';
+	if (strncmp(out, LU_ABI_STRING, strlen(LU_ABI_STRING)) ||
+	    (out[strlen(LU_ABI_STRING)] != '\n' && out[strlen(LU_ABI_STRING)])) {
+		snprintf(err, errlen, "%.200s does not speak live-update protocol %d: not executed",
+			 binary, LU_ABI_VERSION);
+		return -ENOEXEC;
+	}
+	return 0;
+}
+
+static int highest_fd(void)
+{
+	long max = sysconf(_SC_OPEN_MAX);
+	int fd, hi = 2;
+
+	/* /proc would allocate an fd itself; fcntl probing is enough here */
+	for (fd = 3; fd < max && fd < 4096; fd++)
+		if (fcntl(fd, F_GETFD) >= 0)
+			hi = fd;
+	return hi;
+}
+
+/* Copy every handoff fd to base+i, inheritable. */
+static int dup_range(const struct handoff *h, int *base)
+{
+	unsigned i;
+
+	*base = highest_fd() + 1;
+	for (i = 0; i < h->n; i++) {
+		int fd = fcntl(h->e[i].fd, F_DUPFD, *base + (int)i);
+
+		if (fd != *base + (int)i) {
+			if (fd >= 0)
+				close(fd);
+			while (i--)
+				close(*base + (int)i);
+			return -EBADF;
+		}
+	}
+	return 0;
+}
+
+static void close_range_n(int base, unsigned n)
+{
+	while (n--)
+		close(base + (int)n);
+}
+
+static int add_exec_fds(struct runner *r, struct handoff *h)
+{
+	struct lu *lu = r->lu;
+	char name[HANDOFF_NAME_MAX];
+	unsigned i;
+	int ret, fd;
+
+	fd = ctl_pending_fd(lu->reply);
+	ret = fd >= 0 ? handoff_add(h, "ctl-reply", fd, HK_SOCKET) : 0;
+	fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (!ret)
+		ret = handoff_add(h, "old-exe", fd, HK_FILE);
+	if (ret) {
+		close(fd);
+		return ret;
+	}
+	/* the old VM's fds: destroyed after the guest runs again */
+	if (!ret)
+		ret = handoff_add(h, "old-vm", r->vm->vm_fd, HK_ANY);
+	for (i = 0; !ret && i < r->vm->ncpus; i++) {
+		snprintf(name, sizeof(name), "old-vcpu%u", i);
+		ret = handoff_add(h, name, r->vm->vcpus[i]->fd, HK_ANY);
+	}
+	return ret;
+}
+
+int lu_exec_update(struct runner *r, const char *binary, char *err, size_t errlen)
+{
+	struct lu *lu = r->lu;
+	struct lu_update_info u = {
+		.mode = LU_EXEC, .old_pid = (uint32_t)getpid(), .updates = r->updates,
+		.state_offset = LU_STATE_OFFSET,
+		.state_cap = LU_STATE_CAP,
+		.created_ns = r->vm->created_ns,
+	};
+	char sfd[16], sbase[16];
+	const char *argv[12];
+	bool was_paused;
+	size_t plen, slen;
+	int base, ret, old_exe;
+	uint64_t t[4];
+	unsigned n = 0, i;
+	uint8_t *eb;
+
+	ret = probe_binary(binary, err, errlen);
+	if (ret)
+		return ret;
+	ret = lu_state_map(lu, true);
+	if (!ret)
+		ret = lu_collect_fds(r, &lu->ho);
+	if (!ret)
+		ret = add_exec_fds(r, &lu->ho);
+	if (!ret) {
+		u.t_hello_ns = util_now_ns();
+		ret = lu_prepare_write(r, &lu->ho, &u, lu->state, LU_EXEC_BLOCK, &plen);
+	}
+	if (!ret)
+		ret = dup_range(&lu->ho, &base);
+	old_exe = handoff_get(&lu->ho, "old-exe", HK_FILE);
+	if (ret) {
+		snprintf(err, errlen, "preparing exec: %s", strerror(-ret));
+		if (old_exe >= 0)
+			close(old_exe);
+		return ret;
+	}
+	for (i = 0; i < lu->ho.n; i++)
+		if (!strcmp(lu->ho.e[i].name, "state"))
+			snprintf(sfd, sizeof(sfd), "%d", base + (int)i);
+	snprintf(sbase, sizeof(sbase), "%d", base);
+	argv[n++] = binary;
+	argv[n++] = "run";
+	argv[n++] = "--incoming-exec";
+	argv[n++] = sfd;
+	argv[n++] = "--handoff-base";
+	argv[n++] = sbase;
+	if (r->cfg.verbose)
+		argv[n++] = r->cfg.verbose > 1 ? "-vv" : "-v";
+	if (lu->fault[0] && strcmp(lu->fault, "corrupt-record")) {
+		argv[n++] = "--fault";
+		argv[n++] = lu->fault;
+	}
+	argv[n] = NULL;
+
+	/* blackout */
+	was_paused = r->vm->state == VM_PAUSED;
+	t[0] = util_now_ns();
+	vm_pause(r->vm);
+	t[1] = util_now_ns();
+	ret = lu_state_write(r, was_paused, lu->state + LU_STATE_OFFSET,
+			     LU_STATE_CAP, &slen);
+	t[2] = util_now_ns();
+	if (!ret) {
+		memcpy(lu->state + LU_BACKUP_OFFSET, lu->state + LU_STATE_OFFSET, slen);
+		if (!strcmp(lu->fault, "corrupt-record"))
+			lu->state[LU_STATE_OFFSET + slen / 2] ^= 0x40;
+		eb = lu->state + LU_EXEC_BLOCK;
+		put_le32(eb + EB_MAGIC, EXEC_MAGIC);
+		put_le32(eb + EB_VERSION, EXEC_VERSION);
+		put_le64(eb + EB_PREP_LEN, plen);
+		put_le64(eb + EB_STATE_LEN, slen);
+		put_le32(eb + EB_BASE, (uint32_t)base);
+		put_le32(eb + EB_NFDS, lu->ho.n);
+		put_le32(eb + EB_TIMEOUT, (uint32_t)lu->blackout_timeout_ms);
+		t[3] = util_now_ns();
+		lu_put_times(eb + EB_TIMES, t, 4);
+		execve(binary, (char *const *)argv, environ);
+		ret = -errno;
+		snprintf(err, errlen, "execve %s: %s", binary, strerror(-ret));
+	} else {
+		snprintf(err, errlen, "saving the state record: %s", strerror(-ret));
+	}
+	/* still the old image: nothing changed for the guest */
+	close_range_n(base, lu->ho.n);
+	close(old_exe);
+	if (!was_paused)
+		vm_resume(r->vm);
+	return ret;
+}
+
+/* ---- new image ------------------------------------------------------------- */
+
+/* What a crash or the watchdog needs to roll back, prepared up front:
+ * signal handlers may only call async-signal-safe functions. */
+static struct {
+	int old_exe;
+	char *argv[16];
+	char reason[160];
+	char sfd[16], sbase[16];
+	bool armed;
+} rb;
+
+static void rollback_exec(const char *reason)
+{
+	size_t n = 0;
+
+	while (reason[n] && n < sizeof(rb.reason) - 1) {
+		rb.reason[n] = reason[n];
+		n++;
+	}
+	rb.reason[n] = '\0';
+	/* async-signal-safe: no allocation, no stdio */
+	syscall(SYS_execveat, rb.old_exe, "", rb.argv, environ, AT_EMPTY_PATH);
+	_exit(LUVMM_EXIT_ERROR);	/* the guest is lost */
+}
+
+static void on_crash(int sig)
+{
+	static const char *const names[] = { [SIGSEGV] = "SIGSEGV", [SIGBUS] = "SIGBUS",
+		[SIGILL] = "SIGILL", [SIGFPE] = "SIGFPE", [SIGABRT] = "SIGABRT",
+		[SIGALRM] = "the watchdog (SIGALRM)" };
+
+	if (!rb.armed)
+		_exit(LUVMM_EXIT_ERROR);
+	rb.armed = false;
+	rollback_exec(sig == SIGALRM ? "the new image did not run the guest in time" :
+		      sig < (int)ARRAY_SIZE(names) && names[sig] ? names[sig] :
+		      "a crash signal");
+}
+
+static void arm_rollback(int old_exe, const char *state_fd, int base, int verbose,
+			 unsigned timeout_ms)
+{
+	static const int sigs[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGALRM };
+	struct sigaction sa;
+	unsigned n = 0, i;
+
+	rb.old_exe = old_exe;
+	snprintf(rb.sfd, sizeof(rb.sfd), "%s", state_fd);
+	snprintf(rb.sbase, sizeof(rb.sbase), "%d", base);
+	rb.argv[n++] = (char *)"luvmm";
+	rb.argv[n++] = (char *)"run";
+	rb.argv[n++] = (char *)"--incoming-exec";
+	rb.argv[n++] = rb.sfd;
+	rb.argv[n++] = (char *)"--handoff-base";
+	rb.argv[n++] = rb.sbase;
+	rb.argv[n++] = (char *)"--rollback";
+	rb.argv[n++] = rb.reason;
+	if (verbose)
+		rb.argv[n++] = (char *)"-v";
+	rb.argv[n] = NULL;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_crash;
+	sa.sa_flags = SA_RESETHAND | SA_NODEFER;
+	for (i = 0; i < ARRAY_SIZE(sigs); i++) {
+		sigaction(sigs[i], &sa, NULL);
+		/* the main thread blocks some signals; these must arrive */
+	}
+	{
+		sigset_t set;
+
+		sigemptyset(&set);
+		for (i = 0; i < ARRAY_SIZE(sigs); i++)
+			sigaddset(&set, sigs[i]);
+		pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	}
+	rb.armed = true;
+	{
+		struct itimerval it = {
+			.it_value = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 },
+		};
+
+		setitimer(ITIMER_REAL, &it, NULL);
+	}
+}
+
+static void disarm_rollback(void)
+{
+	static const int sigs[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGALRM };
+	unsigned i;
+	struct itimerval off = { { 0, 0 }, { 0, 0 } };
+
+	setitimer(ITIMER_REAL, &off, NULL);
+	rb.armed = false;
+	for (i = 0; i < ARRAY_SIZE(sigs); i++)
+		signal(sigs[i], SIG_DFL);
+	util_close(&rb.old_exe);
+}
+
+/* Register the slots holding where the vCPUs will touch first, including
+ * every page-table page above the leaf level. */
+static unsigned hot_slots(struct vm *vm, const struct lu_loaded *l, int *slots)
+{
+	uint64_t gpa[8];
+	unsigned n = 0, c, i;
+
+	slots[n++] = 0;
+	for (c = 0; c < l->ncpus; c++) {
+		unsigned k = vcpu_state_hot_gpas(l->vcpus[c], gpa, ARRAY_SIZE(gpa));
+
+		for (i = 0; i < k && n < MAX_HOT_SLOTS; i++) {
+			int s = mem_slot_find(&vm->mem, gpa[i]);
+			unsigned j;
+
+			for (j = 0; s >= 0 && j < n && slots[j] != s; j++)
+				;
+			if (s >= 0 && j == n)
+				slots[n++] = s;
+		}
+	}
+	return n;
+}
+
+struct late_slots {
+	struct runner *r;
+	pthread_t thread;
+	bool started;
+	uint64_t us;
+};
+
+static void *late_slots_thread(void *arg)
+{
+	struct late_slots *ls = arg;
+	struct vm *vm = ls->r->vm;
+	uint64_t t0 = util_now_ns();
+	unsigned i;
+
+	pthread_setname_np(pthread_self(), "memslots");
+	for (i = 0; i < vm->mem.nslots; i++)
+		if (vm_register_slot(vm, i))
+			log_err("memslot %u: cannot register: %s", i, strerror(errno));
+	ls->us = (util_now_ns() - t0) / 1000;
+	return NULL;
+}
+
+static void reply_client(struct runner *r, int fd, bool rolled_back, const char *reason)
+{
+	struct lu *lu = r->lu;
+	char buf[2048];
+	struct json_writer w;
+	int n;
+
+	if (fd < 0)
+		return;
+	jw_init(&w, buf, sizeof(buf) - 1);
+	jw_obj_begin(&w);
+	jw_kbool(&w, "ok", !rolled_back);
+	if (rolled_back) {
+		char e[320];
+
+		snprintf(e, sizeof(e), "update failed, rolled back: %s", reason);
+		jw_kstr(&w, "error", e);
+	}
+	lu_result_json(&lu->last, &w);
+	jw_obj_end(&w);
+	n = jw_finish(&w);
+	if (n > 0) {
+		buf[n++] = '\n';
+		if (util_write_all(fd, buf, (size_t)n))
+			log_dbg("update: the client went away");
+	}
+	close(fd);
+}
+
+/* Read the exec block and the prepare record; bind fds [base, base+n). */
+static int exec_prepare(const struct config *args, const uint8_t *state,
+			struct lu_config_store *cs, struct handoff *h,
+			struct lu_update_info *u, uint64_t *t, size_t *slen,
+			unsigned *timeout_ms)
+{
+	const uint8_t *eb = state + LU_EXEC_BLOCK;
+	int fds[HANDOFF_MAX_FDS];
+	uint64_t plen = get_le64(eb + EB_PREP_LEN);
+	unsigned nfds = get_le32(eb + EB_NFDS), i;
+	char msg[256];
+	int ret;
+
+	*slen = get_le64(eb + EB_STATE_LEN);
+	if (get_le32(eb + EB_MAGIC) != EXEC_MAGIC || get_le32(eb + EB_VERSION) != EXEC_VERSION ||
+	    plen > LU_EXEC_BLOCK || *slen > LU_STATE_CAP ||
+	    nfds > HANDOFF_MAX_FDS || get_le32(eb + EB_BASE) != args->handoff_base) {
+		log_err("update: the exec block is malformed");
+		return -EBADMSG;
+	}
+	lu_get_times(eb + EB_TIMES, t, 4);
+	*timeout_ms = get_le32(eb + EB_TIMEOUT);
+	if (*timeout_ms < 1 || *timeout_ms > 60000)
+		*timeout_ms = LU_BLACKOUT_TIMEOUT_MS;
+	for (i = 0; i < nfds; i++)
+		fds[i] = (int)args->handoff_base + (int)i;
+	ret = lu_prepare_read(state, plen, cs, h, fds, nfds, u, msg, sizeof(msg));
+	if (ret)
+		log_err("update: prepare record rejected: %s", msg);
+	return ret;
+}
+
+struct old_vm {
+	struct handoff *h;	/* what is left of the table: old-vm, old-vcpuN */
+	uint64_t *teardown_us;
+};
+
+/* Close the old VM's fds (its destruction) on a helper thread. */
+static void *old_vm_thread(void *arg)
+{
+	struct old_vm *o = arg;
+	uint64_t t0 = util_now_ns();
+
+	pthread_setname_np(pthread_self(), "old-vm");
+	handoff_close_all(o->h);
+	*o->teardown_us = (util_now_ns() - t0) / 1000;
+	free(o->h);
+	free(o);
+	return NULL;
+}
+
+int lu_exec_incoming(struct runner *r, const struct config *args)
+{
+	static struct lu_config_store cs;
+	struct late_slots ls = { .r = r };
+	struct lu_update_info u;
+	struct lu_loaded *l = NULL;
+	struct handoff *h = calloc(1, sizeof(*h));
+	int slots[MAX_HOT_SLOTS], ram_fd, api_fd, reply_fd, ret, old_exe;
+	const char *reason = args->rollback;
+	uint64_t t[4], t_start = util_now_ns(), t_loaded, t_run;
+	char msg[256], sfd[16];
+	struct lu *lu = lu_get(r);
+	unsigned n, i, timeout_ms;
+	size_t slen;
+	pthread_t old_vm;
+	struct old_vm *ov;
+
+	if (!lu || !h)
+		return LUVMM_EXIT_ERROR;
+	lu->state_fd = args->incoming_exec_fd;
+	lu->state = mmap(NULL, LU_STATE_SIZE, PROT_READ, MAP_SHARED, lu->state_fd, 0);
+	if (lu->state == MAP_FAILED) {
+		lu->state = NULL;
+		log_err("update: cannot map the state memfd: %s", strerror(errno));
+		return LUVMM_EXIT_ERROR;
+	}
+	if (exec_prepare(args, lu->state, &cs, h, &u, t, &slen, &timeout_ms))
+		return LUVMM_EXIT_ERROR;	/* nothing to roll back with */
+	r->cfg = cs.cfg;
+	r->cfg.fault = args->fault;
+	if (args->verbose)
+		log_set_level(args->verbose > 1 ? LOG_DEBUG : LOG_INFO);
+	old_exe = handoff_get(h, "old-exe", HK_FILE);
+	snprintf(sfd, sizeof(sfd), "%d", args->incoming_exec_fd);
+	if (!reason && old_exe >= 0)
+		arm_rollback(old_exe, sfd, (int)args->handoff_base, args->verbose,
+			     timeout_ms);
+	if (!strcmp(args->fault ? args->fault : "", "crash-load"))
+		abort();
+	if (!reason && !strcmp(args->fault ? args->fault : "", "error-load") && old_exe >= 0)
+		rollback_exec("injected load error");
+	if (!strcmp(args->fault ? args->fault : "", "hang-load"))
+		for (;;)
+			pause();
+
+	ram_fd = handoff_take(h, "ram");
+	api_fd = r->cfg.api_path ? handoff_take(h, "api") : -1;
+	reply_fd = handoff_take(h, "ctl-reply");
+	lu->state_fd = handoff_take(h, "state");
+	ret = ram_fd < 0 ? -EBADF : 0;
+	if (!ret) {
+		struct vm_params p = { r->cfg.ncpus, r->cfg.mem_bytes, r->cfg.hugetlb,
+				       ram_fd, true };
+		struct dev_env env;
+
+		ret = vm_create(&p, &r->vm, msg, sizeof(msg));
+		if (!ret) {
+			env = (struct dev_env){ .vm = r->vm, .cfg = &r->cfg, .handoff = h };
+			ret = devices_create(&env, &r->devs);
+		}
+	}
+	if (!ret) {
+		ret = lu_state_read(r, lu->state + LU_STATE_OFFSET, slen, &l, msg, sizeof(msg));
+		/* rolling back: the old image wrote a second copy for this */
+		if (ret && reason) {
+			log_warn("update: state record rejected (%s); using the copy", msg);
+			ret = lu_state_read(r, lu->state + LU_BACKUP_OFFSET, slen, &l, msg,
+					    sizeof(msg));
+		}
+	}
+	if (!ret)
+		ret = vcpu_state_adopt_msrs(r->vm, l->vcpus[0]);
+	if (!ret) {
+		n = hot_slots(r->vm, l, slots);
+		for (i = 0; !ret && i < n; i++)
+			ret = vm_register_slot(r->vm, (unsigned)slots[i]);
+	}
+	if (!ret)
+		ret = lu_state_apply(r, l);
+	if (ret) {
+		char why[300];
+
+		snprintf(why, sizeof(why), "the new image could not restore: %s",
+			 msg[0] ? msg : strerror(-ret));
+		log_err("update: %s", why);
+		if (!reason && old_exe >= 0)
+			rollback_exec(why);
+		return LUVMM_EXIT_ERROR;
+	}
+	t_loaded = util_now_ns();
+	if (!l->vm.paused)
+		ret = vm_start(r->vm);
+	else
+		r->vm->state = VM_PAUSED;
+	t_run = util_now_ns();
+	disarm_rollback();
+	lu_loaded_free(l);
+	lu_state_release(lu);	/* the next update makes a fresh one */
+	handoff_take(h, "old-exe");	/* closed by disarm_rollback() */
+	/* past RUNNING: the handed fds are ours; none may leak into a child */
+	for (i = 0; i < h->n; i++)
+		if (h->e[i].fd >= 0)
+			fcntl(h->e[i].fd, F_SETFD, FD_CLOEXEC);
+	if (api_fd >= 0)
+		fcntl(api_fd, F_SETFD, FD_CLOEXEC);
+	if (reply_fd >= 0)
+		fcntl(reply_fd, F_SETFD, FD_CLOEXEC);
+	if (reason)
+		r->updates--;	/* the update did not happen */
+
+	lu->last = (struct lu_result){
+		.valid = true, .ok = !reason, .rolled_back = reason != NULL,
+		.mode = LU_EXEC, .new_pid = getpid(),
+		.ph = {
+			.stop = (t[1] - t[0]) / 1000, .save = (t[2] - t[1]) / 1000,
+			.handover = (t_start - t[3]) / 1000,	/* execve to main() */
+			.load = (t_loaded - t_start) / 1000,
+			.run = (t_run - t_loaded) / 1000,
+			.blackout = (t_run - t[0]) / 1000,
+		},
+	};
+	if (reason)
+		snprintf(lu->last.error, sizeof(lu->last.error), "%s", reason);
+	log_info("update: exec %s; blackout %" PRIu64 " us",
+		 reason ? "rolled back" : "done", lu->last.ph.blackout);
+
+	/* off the critical path */
+	ret = pthread_create(&ls.thread, NULL, late_slots_thread, &ls);
+	ls.started = !ret;
+	if (ret)
+		for (i = 0; i < r->vm->mem.nslots; i++)
+			if (vm_register_slot(r->vm, i))
+				break;
+	ov = malloc(sizeof(*ov));
+	if (ov) {
+		*ov = (struct old_vm){ h, &lu->last.ph.teardown };
+		if (!pthread_create(&old_vm, NULL, old_vm_thread, ov))
+			pthread_detach(old_vm);
+		else
+			old_vm_thread(ov);
+	} else {
+		handoff_close_all(h);
+		free(h);
+	}
+	if (ls.started) {
+		pthread_join(ls.thread, NULL);
+		lu->last.late_slots_us = ls.us;
+	}
+	lu->last.slot_sleeps = atomic_load(&r->vm->slot_sleeps);
+	lu->last.slot_sleep_us = atomic_load(&r->vm->slot_sleep_ns) / 1000;
+	reply_client(r, reply_fd, reason != NULL, reason ? reason : "");
+
+	ret = runner_services(r, api_fd, true);
+	if (ret)
+		return LUVMM_EXIT_ERROR;
+	runner_loop(r);
+	runner_teardown(r);
+	return r->exit_status;
+}

@@ -1,0 +1,351 @@
+// SPDX-License-Identifier: MIT
+/*
+ * lu_incoming.c: the new VMM's side of a transfer-mode live update.
+ *
+ * Receive HELLO (configuration + fds), build the VM, its vCPU threads
+ * (parked), devices and main loop while the old VMM still runs the guest;
+ * answer READY; on GO validate the whole state record, apply it, let the
+ * vCPUs run and answer RUNNING; then serve the control socket. Any failure
+ * before RUNNING is reported with ERROR (or by exiting) and the old VMM
+ * rolls back; nothing here touches guest memory before RUNNING.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "../log.h"
+#include "../run.h"
+#include "../util.h"
+#include "../vcpu.h"
+#include "../vm.h"
+#include "lu_internal.h"
+#include "record.h"
+#include "state.h"
+
+#define HELLO_TIMEOUT_MS	30000
+#define GO_TIMEOUT_MS		60000
+
+/* Test-only fault injection (--fault NAME, passed by `update "fault"`). */
+static void fault_point(const char *fault, const char *here)
+{
+	char name[48];
+
+	if (!fault)
+		return;
+	if (snprintf(name, sizeof(name), "kill-%s", here), !strcmp(fault, name))
+		raise(SIGKILL);
+	if (snprintf(name, sizeof(name), "crash-%s", here), !strcmp(fault, name))
+		abort();
+	if (snprintf(name, sizeof(name), "exit-%s", here), !strcmp(fault, name))
+		_exit(3);
+	if (snprintf(name, sizeof(name), "hang-%s", here), !strcmp(fault, name))
+		for (;;)
+			pause();
+}
+
+static int listen_incoming(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd, c;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	unlink(path);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1) < 0) {
+		c = -errno;
+		close(fd);
+		return c;
+	}
+	chmod(path, 0600);
+	log_info("waiting for the running VMM on %s", path);
+	do {
+		c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+	} while (c < 0 && errno == EINTR);
+	if (c < 0)
+		c = -errno;
+	close(fd);
+	unlink(path);
+	return c;
+}
+
+static void send_error(int sock, const char *msg)
+{
+	log_err("update: %s", msg);
+	if (handoff_send(sock, HMSG_ERROR, msg, strlen(msg), NULL, 0))
+		log_dbg("update: the old VMM is gone");
+}
+
+/* The old VMM reports its teardown time, then closes. */
+static bool on_done(struct loop_watch *w, int revents)
+{
+	struct runner *r = w->arg;
+	struct lu *lu = r->lu;
+	enum handoff_msg type;
+	uint8_t msg[64];
+	int ret;
+
+	(void)revents;
+	ret = handoff_recv(w->fd, &type, msg, sizeof(msg), NULL, NULL, 0);
+	if (ret == 8 && type == HMSG_DONE) {
+		lu->last.ph.teardown = get_le64(msg);
+		return true;	/* EOF follows */
+	}
+	util_close(&lu->sock);
+	w->fd = -1;
+	return false;
+}
+
+struct incoming {
+	struct runner *r;
+	const struct config *args;
+	int sock;
+	struct lu_update_info u;
+	struct handoff h;
+	int api_fd;
+	uint64_t t_ready;
+};
+
+/* HELLO: the configuration and the fds. */
+static int receive_hello(struct incoming *in, struct lu_config_store *cs)
+{
+	static uint8_t buf[HANDOFF_MSG_MAX];
+	int fds[HANDOFF_MAX_FDS];
+	unsigned nfds = HANDOFF_MAX_FDS, i;
+	enum handoff_msg type;
+	char msg[256];
+	int n, ret;
+
+	n = handoff_recv(in->sock, &type, buf, sizeof(buf), fds, &nfds, HELLO_TIMEOUT_MS);
+	if (n < 0) {
+		log_err("update: no HELLO from the running VMM: %s", strerror(-n));
+		return n;
+	}
+	if (type != HMSG_HELLO) {
+		send_error(in->sock, "expected HELLO");
+		ret = -EPROTO;
+		goto err_close;
+	}
+	ret = lu_prepare_read(buf, (size_t)n, cs, &in->h, fds, nfds, &in->u, msg,
+			      sizeof(msg));
+	if (ret) {
+		char e[320];
+
+		snprintf(e, sizeof(e), "prepare record rejected: %s", msg);
+		send_error(in->sock, e);
+		goto err_close;
+	}
+	return 0;
+err_close:
+	for (i = 0; i < nfds; i++)
+		close(fds[i]);
+	return ret;
+}
+
+/* Everything that can be built while the old VMM still runs the guest. */
+static int prebuild(struct incoming *in)
+{
+	struct runner *r = in->r;
+	struct lu *lu = lu_get(r);
+	char err[256], e[320];
+	int ram_fd, ret;
+
+	if (!lu)
+		return -ENOMEM;
+	ram_fd = handoff_take(&in->h, "ram");
+	lu->state_fd = handoff_take(&in->h, "state");
+	in->api_fd = r->cfg.api_path ? handoff_take(&in->h, "api") : -1;
+	if (ram_fd < 0 || lu->state_fd < 0 || (r->cfg.api_path && in->api_fd < 0)) {
+		send_error(in->sock, "the handoff lacks ram, state or api");
+		if (ram_fd >= 0)
+			close(ram_fd);
+		return -EBADF;
+	}
+	ret = runner_build(r, &in->h, ram_fd, err, sizeof(err));
+	if (ret) {
+		if (!r->vm)
+			close(ram_fd);	/* vm_create did not adopt it */
+		snprintf(e, sizeof(e), "pre-build failed: %s", err);
+		send_error(in->sock, e);
+		return ret;
+	}
+	ret = lu_state_map(lu, false);
+	if (!ret)
+		ret = runner_services(r, in->api_fd, false);
+	if (ret) {
+		snprintf(e, sizeof(e), "pre-build failed: %s", strerror(-ret));
+		send_error(in->sock, e);
+	}
+	return ret;
+}
+
+/* GO: validate, apply, run. */
+static int load_and_run(struct incoming *in)
+{
+	struct runner *r = in->r;
+	struct lu *lu = r->lu;
+	struct lu_loaded *l = NULL;
+	uint8_t go[64], running[24];
+	uint64_t ot[3], nt[3], off, len;
+	enum handoff_msg type;
+	char msg[256], e[320];
+	int n, ret;
+
+	n = handoff_recv(in->sock, &type, go, sizeof(go), NULL, NULL, GO_TIMEOUT_MS);
+	nt[0] = util_now_ns();
+	if (n < 0 || type != HMSG_GO || n != 48) {
+		log_err("update: no GO from the running VMM (%s): it keeps the guest",
+			n < 0 ? strerror(-n) : handoff_msg_name(type));
+		return n < 0 ? n : -EPROTO;
+	}
+	fault_point(r->cfg.fault, "load");
+	off = get_le64(go);
+	len = get_le64(go + 8);
+	lu_get_times(go + 16, ot, 3);
+	if (off != in->u.state_offset || len > in->u.state_cap ||
+	    off + len > LU_STATE_SIZE) {
+		send_error(in->sock, "GO names a record outside the state area");
+		return -EBADMSG;
+	}
+	if (!strcmp(r->cfg.fault ? r->cfg.fault : "", "error-load")) {
+		send_error(in->sock, "injected load error");
+		return -EIO;
+	}
+	ret = lu_state_read(r, lu->state + off, len, &l, msg, sizeof(msg));
+	if (!ret)
+		ret = lu_state_apply(r, l);
+	else
+		snprintf(e, sizeof(e), "state record rejected: %s", msg);
+	if (ret) {
+		if (!l) {
+			send_error(in->sock, e);
+		} else {
+			snprintf(e, sizeof(e), "restoring the state failed: %s",
+				 strerror(-ret));
+			send_error(in->sock, e);
+		}
+		lu_loaded_free(l);
+		return ret;
+	}
+	nt[1] = util_now_ns();
+	if (l->vm.paused) {
+		r->vm->state = VM_PAUSED;
+		r->vm->paused_ns = nt[1];
+	} else {
+		ret = vm_start(r->vm);
+	}
+	nt[2] = util_now_ns();
+	lu_loaded_free(l);
+	lu_put_times(running, nt, 3);
+	if (ret || handoff_send(in->sock, HMSG_RUNNING, running, sizeof(running), NULL, 0)) {
+		/* the old VMM times out and rolls back: we must not run too */
+		log_err("update: cannot confirm RUNNING; stopping");
+		return -EPIPE;
+	}
+	lu->last = (struct lu_result){
+		.valid = true, .ok = true, .mode = LU_TRANSFER,
+		.new_pid = getpid(),
+		.ph = {
+			.prebuild = (in->t_ready - in->u.t_hello_ns) / 1000,
+			.stop = (ot[1] - ot[0]) / 1000,
+			.save = (ot[2] - ot[1]) / 1000,
+			.handover = nt[0] > ot[2] ? (nt[0] - ot[2]) / 1000 : 0,
+			.load = (nt[1] - nt[0]) / 1000,
+			.run = (nt[2] - nt[1]) / 1000,
+			.blackout = (nt[2] - ot[0]) / 1000,
+		},
+	};
+	return 0;
+}
+
+static int incoming_socket(const struct config *args)
+{
+	int fd;
+
+	if (args->incoming_path)
+		return listen_incoming(args->incoming_path);
+	fd = args->incoming_fd;
+	if (handoff_check_kind(fd, HK_SOCKET)) {
+		log_err("--incoming-fd %d is not a socket", fd);
+		return -EBADF;
+	}
+	if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+		return -errno;
+	return fd;
+}
+
+int lu_incoming_main(const struct config *args)
+{
+	static struct lu_config_store cs;
+	struct incoming in = { .args = args, .api_fd = -1 };
+	struct runner *r = calloc(1, sizeof(*r));
+	int ret, status = LUVMM_EXIT_ERROR;
+
+	if (!r)
+		return LUVMM_EXIT_ERROR;
+	runner_init(r);
+	in.r = r;
+	log_set_tag("luvmm-new");
+	if (vcpu_init_signals())
+		goto out_free;
+	if (args->incoming_exec_fd >= 0) {
+		status = lu_exec_incoming(r, args);
+		goto out_free;
+	}
+	in.sock = incoming_socket(args);
+	if (in.sock < 0)
+		goto out_free;
+	handoff_init(&in.h);
+	fault_point(args->fault, "hello");
+	if (receive_hello(&in, &cs))
+		goto out_sock;
+	r->cfg = cs.cfg;
+	r->cfg.fault = args->fault;
+	if (args->verbose)
+		log_set_level(args->verbose > 1 ? LOG_DEBUG : LOG_INFO);
+	fault_point(args->fault, "prebuild");
+	ret = prebuild(&in);
+	if (ret)
+		goto out_teardown;
+	in.t_ready = util_now_ns();
+	if (handoff_send(in.sock, HMSG_READY, NULL, 0, NULL, 0))
+		goto out_teardown;
+	if (load_and_run(&in))
+		goto out_teardown;
+	log_info("update: running the guest (blackout %" PRIu64 " us)",
+		 r->lu->last.ph.blackout);
+	lu_state_release(r->lu);	/* the next update makes a fresh one */
+	handoff_close_all(&in.h);
+	if (runner_serve_api(r, in.api_fd))
+		log_err("update: cannot serve the control socket");
+	in.api_fd = -1;
+	r->lu->sock = in.sock;
+	r->lu->done_w = (struct loop_watch){ .fd = in.sock, .events = POLLIN,
+					     .fn = on_done, .arg = r };
+	in.sock = -1;
+	if (loop_watch(r->loop, &r->lu->done_w))
+		log_dbg("update: not waiting for the old VMM's teardown time");
+	runner_loop(r);
+	status = r->exit_status;
+out_teardown:
+	handoff_close_all(&in.h);
+	util_close(&in.api_fd);
+	runner_teardown(r);
+out_sock:
+	util_close(&in.sock);
+out_free:
+	free(r);
+	return status;
+}

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lu_internal.h: what the live-update files share (lu.c: the old VMM's
+ * side and metrics; lu_incoming.c: the new VMM's side; lu_exec.c: exec
+ * mode). Not for use outside vmm/liveupdate/.
+ */
+#ifndef LUVMM_LIVEUPDATE_LU_INTERNAL_H
+#define LUVMM_LIVEUPDATE_LU_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "../loop.h"
+#include "handoff.h"
+#include "lu.h"
+
+struct ctl_pending;
+struct runner;
+
+/* The shared state memfd: the state record starts at LU_STATE_OFFSET; in
+ * exec mode the prepare record and the exec block sit before it. */
+#define LU_STATE_SIZE		(2u << 20)
+#define LU_EXEC_BLOCK		(60u << 10)	/* exec mode: timings, lengths */
+#define LU_STATE_OFFSET		(64u << 10)
+/* room for one state record; exec mode keeps a second copy after it, the
+ * only other copy of the guest's vCPU state once the old image is gone */
+#define LU_STATE_CAP		((LU_STATE_SIZE - LU_STATE_OFFSET) / 2)
+#define LU_BACKUP_OFFSET	(LU_STATE_OFFSET + LU_STATE_CAP)
+#define LU_PREBUILD_TIMEOUT_MS	10000
+#define LU_BLACKOUT_TIMEOUT_MS	2000
+
+/* What the last update did (metrics, the update reply). */
+struct lu_result {
+	bool valid;
+	bool ok;
+	bool rolled_back;
+	enum lu_mode mode;
+	char error[256];
+	struct lu_phases ph;
+	uint64_t slot_sleeps;		/* exec mode: vCPU sleeps on late memslots */
+	uint64_t slot_sleep_us;
+	uint64_t late_slots_us;		/* exec mode: registering the late slots */
+	pid_t new_pid;
+};
+
+struct lu {
+	/* an update in flight on the old side */
+	bool busy;
+	enum lu_mode mode;
+	int sock;			/* SEQPACKET to the new VMM */
+	pid_t child;			/* spawned new VMM, or -1 */
+	struct ctl_pending *reply;
+	struct loop_watch sock_w;	/* READY / ERROR / EOF before the blackout */
+	struct loop_watch timer_w;	/* pre-build timeout */
+	int blackout_timeout_ms;	/* GO -> RUNNING, and exec's watchdog */
+	int prepare_timeout_ms;		/* HELLO -> READY */
+	char fault[32];			/* test-only: what the new VMM should break */
+	uint64_t t_hello, t_ready;
+	struct handoff ho;		/* as sent (the old VMM keeps its fds) */
+
+	int state_fd;			/* the state memfd, mapped at state */
+	uint8_t *state;
+
+	/* new side: the old VMM's socket until it reports its teardown */
+	struct loop_watch done_w;
+
+	struct lu_result last;
+};
+
+/* Get (creating on first use) the runner's live-update state. */
+struct lu *lu_get(struct runner *r);
+/* Create and map the state memfd (populated now, not in the blackout). */
+int lu_state_map(struct lu *lu, bool writable);
+/* Unmap and close the state memfd. */
+void lu_state_release(struct lu *lu);
+/* Fill the handoff table with every fd the VM uses. */
+int lu_collect_fds(struct runner *r, struct handoff *h);
+/* The update reply / metrics object members for a result. */
+struct json_writer;
+void lu_result_json(const struct lu_result *res, struct json_writer *w);
+/* 64-bit timestamps in a message payload. */
+void lu_put_times(uint8_t *p, const uint64_t *t, unsigned n);
+void lu_get_times(const uint8_t *p, uint64_t *t, unsigned n);
+
+/* exec mode, old side (lu_exec.c): runs the whole update; on success it
+ * does not return. */
+int lu_exec_update(struct runner *r, const char *binary, char *err, size_t errlen);
+/* exec mode, new side */
+int lu_exec_incoming(struct runner *r, const struct config *args);
+
+#endif
