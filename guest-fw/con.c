@@ -40,19 +40,39 @@ void uart_init(void)
 	outb(b + UART_MCR, 0x03);	/* DTR, RTS */
 }
 
+/* Track the gap across one port access (see hb_state.max_exit). */
+static inline void exit_gap(struct pcpu *p, uint64_t t0)
+{
+	uint64_t d = rdtsc() - t0;
+
+	if (d > p->hb.max_exit)
+		p->hb.max_exit = d;
+}
+
 /* One LSR read per 16 bytes: each port access is a VM exit. */
-static void uart_write(const char *s, size_t n)
+static void uart_write(struct pcpu *p, const char *s, size_t n)
 {
 	uint16_t b = LUVMM_PORT_COM1;
+	uint64_t t0;
+	uint8_t lsr;
 
 	while (n) {
 		size_t k = MIN(n, (size_t)UART_FIFO);
 
-		while (!(inb(b + UART_LSR) & LSR_THRE))
+		for (;;) {
+			t0 = rdtsc();
+			lsr = inb(b + UART_LSR);
+			exit_gap(p, t0);
+			if (lsr & LSR_THRE)
+				break;
 			cpu_relax();
+		}
 		n -= k;
-		while (k--)
+		while (k--) {
+			t0 = rdtsc();
 			outb(b + UART_THR, *s++);
+			exit_gap(p, t0);
+		}
 	}
 }
 
@@ -84,7 +104,7 @@ static void emit_locked(struct pcpu *p, const char *fmt, va_list ap)
 	n += vsnfmt(l + n, sizeof(p->line) - n, fmt, ap);
 	n = MIN(n, sizeof(p->line) - 2);
 	l[n++] = '\n';
-	uart_write(l, n);
+	uart_write(p, l, n);
 }
 
 void con_line(struct pcpu *p, const char *fmt, ...)
@@ -145,8 +165,12 @@ void report(struct pcpu *p, uint32_t type, uint64_t a0, uint64_t a1,
 	r->arg[3] = a3;
 	r->arg[4] = a4;
 	r->arg[5] = a5;
+	uint64_t t0;
+
 	asm volatile("" ::: "memory");
+	t0 = rdtsc();
 	outl(LUVMM_PORT_REPORT, (uint32_t)(uint64_t)r);
+	exit_gap(p, t0);
 }
 
 void report_stage(struct pcpu *p, uint64_t stage, uint64_t status)

@@ -100,6 +100,11 @@ struct hb_state {
 	uint64_t mc_gen;	/* memcheck: generation now in memory */
 	uint64_t mc_mismatches;
 	uint64_t mc_pass_cycles;	/* how long the last pass took */
+	/* largest gap across one port access of the reporting path (its
+	 * own time is skipped by the loops, but a live-update blackout that
+	 * lands inside an exit must still show): folded into the next
+	 * heartbeat */
+	uint64_t max_exit;
 };
 
 struct pcpu {

@@ -73,6 +73,9 @@ static __noinline uint64_t hb_tick(struct pcpu *p, uint64_t now)
 	uint64_t ser_cycles = us_to_tsc(cfg.serial_period_ms * 1000);
 
 	s->seq++;
+	/* exits of the previous slow path count in this heartbeat */
+	s->max_hb = MAX(s->max_hb, s->max_exit);
+	s->max_exit = 0;
 	s->max_all = MAX(s->max_all, s->max_hb);
 	s->max_ser = MAX(s->max_ser, s->max_hb);
 	report(p, LUVMM_REPORT_HEARTBEAT, s->seq, s->max_hb, s->max_all,

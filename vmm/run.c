@@ -240,7 +240,9 @@ int runner_build(struct runner *r, struct handoff *h, int ram_fd, char *err,
 		 size_t errlen)
 {
 	const struct config *cfg = &r->cfg;
-	struct vm_params p = { cfg->ncpus, cfg->mem_bytes, cfg->hugetlb, ram_fd, false };
+	/* a live update's new VM is restored, not booted: warm its vCPUs */
+	struct vm_params p = { cfg->ncpus, cfg->mem_bytes, cfg->hugetlb, ram_fd, false,
+			       h != NULL };
 	struct dev_env env;
 	int ret;
 

@@ -3,6 +3,7 @@
  * vcpu.c: vCPU threads, the run loop and arch-neutral exit handling.
  */
 #include <errno.h>
+#include <sched.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -79,28 +80,52 @@ err_free:
 	return ret;
 }
 
+static bool stay_parked(struct vm *vm)
+{
+	return atomic_load_explicit(&vm->pause_req, memory_order_acquire) &&
+	       !atomic_load(&vm->exit_req);
+}
+
+/* Run the park hook once per arming (a live update's save or restore). */
+static bool hook_due(struct vcpu *v)
+{
+	return atomic_load_explicit(&v->vm->hook_gen, memory_order_acquire) != v->hook_gen;
+}
+
+static void run_park_hook(struct vcpu *v)
+{
+	struct vm *vm = v->vm;
+
+	if (!hook_due(v))
+		return;
+	v->hook_gen = atomic_load_explicit(&vm->hook_gen, memory_order_acquire);
+	vm->park_hook(v, vm->hook_arg);
+}
+
+/* Count ourselves parked, run a due park hook, wait for resume. */
 static void park(struct vcpu *v)
 {
 	struct vm *vm = v->vm;
 
+	v->t_parked = util_now_ns();
+	atomic_fetch_add_explicit(&vm->parked, 1, memory_order_acq_rel);
+	run_park_hook(v);
 	pthread_mutex_lock(&vm->lock);
-	vm->parked++;
-	pthread_cond_broadcast(&vm->cond);
-	while (vm->pause_req && !atomic_load(&vm->exit_req))
-		pthread_cond_wait(&vm->cond, &vm->lock);
-	vm->parked--;
+	pthread_cond_broadcast(&vm->cond);	/* a sleeping vm_pause() */
 	pthread_mutex_unlock(&vm->lock);
+	while (stay_parked(vm)) {
+		run_park_hook(v);
+		pthread_mutex_lock(&vm->lock);
+		if (stay_parked(vm) && !hook_due(v))
+			pthread_cond_wait(&vm->cond, &vm->lock);
+		pthread_mutex_unlock(&vm->lock);
+	}
+	atomic_fetch_sub_explicit(&vm->parked, 1, memory_order_release);
 }
 
 static bool pause_requested(struct vm *vm)
 {
-	bool req;
-
-	/* cheap check first: immediate_exit is set by every pause request */
-	pthread_mutex_lock(&vm->lock);
-	req = vm->pause_req;
-	pthread_mutex_unlock(&vm->lock);
-	return req;
+	return atomic_load_explicit(&vm->pause_req, memory_order_acquire);
 }
 
 static void handle_io(struct vcpu *v)
@@ -216,19 +241,29 @@ static void *vcpu_thread(void *arg)
 	sigset_t set;
 
 	current_id = (int)v->id;
+	v->tid = gettid();
 	snprintf(name, sizeof(name), "vcpu%u", v->id);
 	pthread_setname_np(pthread_self(), name);
 	sigemptyset(&set);
 	sigaddset(&set, VCPU_KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	if (vm->warm) {
+		vcpu_arch_warmup(v);
+		pthread_mutex_lock(&vm->lock);
+		vm->warmed++;
+		pthread_cond_broadcast(&vm->cond);
+		pthread_mutex_unlock(&vm->lock);
+	}
 
 	for (;;) {
 		if (atomic_load(&vm->exit_req))
 			break;
 		if (__atomic_load_n(&v->run->immediate_exit, __ATOMIC_RELAXED) ||
 		    pause_requested(vm)) {
+			v->t_stopped = util_now_ns();
 			complete_pending_io(v);
 			park(v);
+			v->t_entered = util_now_ns();
 			continue;
 		}
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
@@ -248,8 +283,8 @@ static void *vcpu_thread(void *arg)
 				v->run->exit_reason == KVM_EXIT_MMIO;
 	}
 	/* a vCPU that stopped on its own still counts as parked */
+	atomic_fetch_add(&vm->parked, 1);
 	pthread_mutex_lock(&vm->lock);
-	vm->parked++;
 	pthread_cond_broadcast(&vm->cond);
 	pthread_mutex_unlock(&vm->lock);
 	return NULL;

@@ -16,6 +16,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "compiler.h"
 
@@ -46,6 +47,12 @@ struct vcpu {
 				 * the next KVM_RUN (vcpu thread only) */
 	struct vcpu_arch *arch;	/* arch buffers (MSR list, ...) */
 	struct vcpu_stats stats;
+	/* timestamps of the last stop and start (CLOCK_MONOTONIC ns): when
+	 * KVM_RUN returned for a pause request, when the thread counted
+	 * itself parked, when it next entered KVM_RUN */
+	uint64_t t_stopped, t_parked, t_entered;
+	pid_t tid;		/* the vCPU thread's kernel id */
+	unsigned hook_gen;	/* vm->hook_gen whose hook this thread ran */
 };
 
 /* The signal that kicks a vCPU thread out of KVM_RUN. */
@@ -72,13 +79,17 @@ void vcpu_arch_fini(struct vcpu *v);
 int __must_check vcpu_arch_boot(struct vcpu *v, const struct boot *b);
 /* Log registers after a fatal exit. */
 void vcpu_arch_dump(struct vcpu *v);
+/* Enter the guest once in a state that faults before fetching anything
+ * (no guest memory is read or written) so KVM's first-entry work is done
+ * before the state is restored. The state it leaves is overwritten. */
+void vcpu_arch_warmup(struct vcpu *v);
 
 /*
  * Live-update state (vcpu_state_x86.c). The vCPU must be parked.
  * save: append this vCPU's section (LU_SEC_VCPU, instance = id).
- * decode: validate one LU_SEC_VCPU section into a new scratch state, for
- * a VM shaped like vm; nothing is applied. -EBADMSG/-ENOTSUP with the
- * reason in the reader's message.
+ * decode: validate one LU_SEC_VCPU section into the decode buffer of the
+ * vCPU it names (owned by that vCPU: no allocation); nothing is applied.
+ * -EBADMSG/-ENOTSUP with the reason in the reader's message.
  * restore: apply a decoded state to a parked vCPU; -errno names the step
  * in the log.
  */
@@ -87,7 +98,6 @@ int __must_check vcpu_state_decode(struct vm *vm, struct lu_reader *r,
 				   const struct lu_section *sec,
 				   struct vcpu_state **out);
 int __must_check vcpu_state_restore(struct vcpu *v, const struct vcpu_state *s);
-void vcpu_state_free(struct vcpu_state *s);
 /* Make the VM's carried-MSR list the one in s (a lazily created VM did
  * not probe its own); resizes every vCPU's buffers. */
 int __must_check vcpu_state_adopt_msrs(struct vm *vm, const struct vcpu_state *s);

@@ -24,7 +24,6 @@
 #define VCPU_SEC_VERSION	1
 #define LAPIC_SIZE		1024	/* the architectural register page */
 #define MAX_MSRS		1024
-#define MAX_XSAVE		(64 * 1024)
 #define MP_STATE_MAX		KVM_MP_STATE_AP_RESET_HOLD	/* highest known */
 #define EVENT_FLAGS_KNOWN	(KVM_VCPUEVENT_VALID_NMI_PENDING |	\
 				 KVM_VCPUEVENT_VALID_SIPI_VECTOR |	\
@@ -38,7 +37,7 @@ struct vcpu_state {
 	struct kvm_regs regs;
 	struct kvm_sregs2 sregs;
 	uint32_t xsave_len;
-	uint8_t xsave[MAX_XSAVE];
+	uint8_t *xsave;			/* vm->xsave_size bytes (decoding only) */
 	struct kvm_xcrs xcrs;
 	uint32_t nmsrs;
 	struct kvm_msr_entry msrs[MAX_MSRS];
@@ -79,11 +78,25 @@ int vcpu_arch_alloc_buffers(struct vcpu *v)
 	v->arch->msrs = calloc(1, sizeof(struct kvm_msrs) +
 			       vm->msrs->nmsrs * sizeof(struct kvm_msr_entry));
 	v->arch->xsave = calloc(1, vm->xsave_size);
-	v->arch->scratch = malloc(sizeof(*v->arch->scratch));
-	if (!v->arch->msrs || !v->arch->xsave || !v->arch->scratch)
+	v->arch->scratch = calloc(1, sizeof(*v->arch->scratch));
+	v->arch->incoming = calloc(1, sizeof(*v->arch->incoming));
+	if (!v->arch->msrs || !v->arch->xsave || !v->arch->scratch || !v->arch->incoming)
+		return -ENOMEM;
+	v->arch->incoming->xsave = calloc(1, vm->xsave_size);
+	if (!v->arch->incoming->xsave)
 		return -ENOMEM;
 	reset_msr_list(v);
 	return 0;
+}
+
+void vcpu_arch_free_buffers(struct vcpu *v)
+{
+	free(v->arch->msrs);
+	free(v->arch->xsave);
+	free(v->arch->scratch);
+	if (v->arch->incoming)
+		free(v->arch->incoming->xsave);
+	free(v->arch->incoming);
 }
 
 /* ---- encoding helpers --------------------------------------------------- */
@@ -364,17 +377,19 @@ static void decode_msrs(struct lu_dec *d, struct vcpu_state *s)
 int vcpu_state_decode(struct vm *vm, struct lu_reader *r, const struct lu_section *sec,
 		      struct vcpu_state **out)
 {
-	struct vcpu_state *s = calloc(1, sizeof(*s));
+	struct vcpu_state *s;
 	struct lu_dec d;
 	uint32_t i;
 	int ret;
 
-	if (!s)
-		return -ENOMEM;
 	lu_dec_init(&d, r, sec);
+	if (lu_check(&d, sec->instance < vm->ncpus, "instance", "vCPU %u but the VM has %u",
+		     sec->instance, vm->ncpus))
+		return d.err;
+	/* decoded into the vCPU's own buffer, allocated with it: nothing is
+	 * allocated (or faulted in) in the blackout */
+	s = vm->vcpus[sec->instance]->arch->incoming;
 	s->id = sec->instance;
-	lu_check(&d, s->id < vm->ncpus, "instance", "vCPU %u but the VM has %u",
-		 s->id, vm->ncpus);
 #define GET_REG(reg) get_u64(&d, #reg, &s->regs.reg);
 	REGS(GET_REG)
 #undef GET_REG
@@ -408,17 +423,10 @@ int vcpu_state_decode(struct vm *vm, struct lu_reader *r, const struct lu_sectio
 	get_u64(&d, "tsc_offset", &s->tsc_offset);
 	lu_get_u32(&d, "cpuid_digest", &s->cpuid_crc);
 	ret = lu_dec_finish(&d, VCPU_SEC_VERSION);
-	if (ret) {
-		free(s);
+	if (ret)
 		return ret;
-	}
 	*out = s;
 	return 0;
-}
-
-void vcpu_state_free(struct vcpu_state *s)
-{
-	free(s);
 }
 
 /* ---- restore --------------------------------------------------------------- */

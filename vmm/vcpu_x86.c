@@ -15,6 +15,7 @@
 #include "liveupdate/crc32c.h"
 #include "loader.h"
 #include "log.h"
+#include "util.h"
 #include "vcpu.h"
 #include "vcpu_x86.h"
 #include "vm.h"
@@ -158,9 +159,7 @@ void vcpu_arch_fini(struct vcpu *v)
 {
 	if (!v->arch)
 		return;
-	free(v->arch->msrs);
-	free(v->arch->xsave);
-	free(v->arch->scratch);
+	vcpu_arch_free_buffers(v);
 	free(v->arch);
 	v->arch = NULL;
 }
@@ -233,6 +232,40 @@ int vcpu_arch_boot(struct vcpu *v, const struct boot *b)
 	if (ioctl(v->fd, KVM_SET_REGS, &regs) < 0)
 		return -errno;
 	return 0;
+}
+
+void vcpu_arch_warmup(struct vcpu *v)
+{
+	struct kvm_mp_state mp = { .mp_state = KVM_MP_STATE_RUNNABLE };
+	struct kvm_sregs sregs;
+	struct kvm_regs regs;
+	uint64_t t0 = util_now_ns();
+
+	/* protected mode, paging off, a code segment of limit 0 and no IDT:
+	 * the first fetch is a #GP, then #DF, then a triple fault, all before
+	 * any memory access (so no A/D bit lands in guest page tables) */
+	if (ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0)
+		return;
+	seg(&sregs.cs, 0x08, 0xb, false, true);
+	sregs.cs.limit = 0;
+	sregs.cs.g = 0;
+	seg(&sregs.ds, 0x18, 0x3, false, true);
+	sregs.es = sregs.fs = sregs.gs = sregs.ss = sregs.ds;
+	sregs.cr0 = CR0_PE | CR0_ET;
+	sregs.cr3 = sregs.cr4 = sregs.efer = 0;
+	sregs.idt.base = sregs.idt.limit = 0;
+	memset(&regs, 0, sizeof(regs));
+	regs.rflags = 2;
+	regs.rip = 0x10;
+	if (ioctl(v->fd, KVM_SET_MP_STATE, &mp) < 0 ||
+	    ioctl(v->fd, KVM_SET_SREGS, &sregs) < 0 ||
+	    ioctl(v->fd, KVM_SET_REGS, &regs) < 0)
+		return;
+	if (ioctl(v->fd, KVM_RUN, 0) < 0 || v->run->exit_reason != KVM_EXIT_SHUTDOWN)
+		log_dbg("vcpu%u: warm-up ended with %s / exit %u", v->id, strerror(errno),
+			v->run->exit_reason);
+	log_dbg("vcpu%u: warm-up entry took %" PRIu64 " us", v->id,
+		(util_now_ns() - t0) / 1000);
 }
 
 void vcpu_arch_dump(struct vcpu *v)

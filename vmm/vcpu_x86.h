@@ -30,9 +30,11 @@ struct vcpu_arch {
 	struct kvm_msrs *msrs;		/* KVM_GET_MSRS buffer for vm->msrs */
 	void *xsave;			/* vm->xsave_size bytes */
 	struct vcpu_state *scratch;	/* save buffer, allocated up front */
+	struct vcpu_state *incoming;	/* decode buffer for a restore */
 };
 
 /* Allocate the save buffers once, off the critical path (vcpu_state_x86.c). */
 int vcpu_arch_alloc_buffers(struct vcpu *v);
+void vcpu_arch_free_buffers(struct vcpu *v);
 
 #endif

@@ -115,7 +115,9 @@ int vm_create(const struct vm_params *p, struct vm **out, char *err, size_t errl
 	vm->kvm_fd = vm->vm_fd = vm->event_fd = -1;
 	vm->mem.fd = -1;
 	vm->ncpus = p->ncpus;
-	vm->pause_req = true;	/* vCPU threads start parked */
+	atomic_init(&vm->pause_req, true);	/* vCPU threads start parked */
+	atomic_init(&vm->parked, 0);
+
 	vm->state = VM_CREATED;
 	vm->created_ns = util_now_ns();
 	atomic_init(&vm->exit_status, -1);
@@ -123,6 +125,7 @@ int vm_create(const struct vm_params *p, struct vm **out, char *err, size_t errl
 	pthread_cond_init(&vm->cond, NULL);
 	pthread_cond_init(&vm->slot_cond, NULL);
 	vm->lazy = p->lazy;
+	vm->warm = p->warm;
 
 	ret = iobus_init(&vm->pio, "pio");
 	if (!ret)
@@ -177,8 +180,8 @@ void vm_destroy(struct vm *vm)
 		return;
 	if (vm->vcpus) {
 		atomic_store(&vm->exit_req, true);
+		atomic_store(&vm->pause_req, false);
 		pthread_mutex_lock(&vm->lock);
-		vm->pause_req = false;
 		pthread_cond_broadcast(&vm->cond);
 		pthread_mutex_unlock(&vm->lock);
 		for (i = 0; i < vm->ncpus; i++)
@@ -208,17 +211,60 @@ int vm_start(struct vm *vm)
 	return 0;
 }
 
+void vm_arm_park_hook(struct vm *vm, void (*fn)(struct vcpu *v, void *arg), void *arg)
+{
+	vm->park_hook = fn;
+	vm->hook_arg = arg;
+	atomic_fetch_add_explicit(&vm->hook_gen, 1, memory_order_release);
+	/* parked vCPUs are asleep: they run it when woken */
+	pthread_mutex_lock(&vm->lock);
+	pthread_cond_broadcast(&vm->cond);
+	pthread_mutex_unlock(&vm->lock);
+}
+
+void vm_pause_with(struct vm *vm, void (*fn)(struct vcpu *v, void *arg), void *arg)
+{
+	unsigned i;
+
+	vm->park_hook = fn;
+	vm->hook_arg = arg;
+	atomic_fetch_add_explicit(&vm->hook_gen, 1, memory_order_release);
+	atomic_store(&vm->pause_req, true);
+	for (i = 0; i < vm->ncpus; i++)
+		vcpu_kick(vm->vcpus[i]);
+	vm->paused_ns = util_now_ns();
+	vm->state = VM_PAUSED;
+}
+
+void vm_release_vcpus(struct vm *vm)
+{
+	unsigned i;
+
+	for (i = 0; i < vm->ncpus; i++)
+		__atomic_store_n(&vm->vcpus[i]->run->immediate_exit, 0,
+				 __ATOMIC_RELAXED);
+	atomic_store_explicit(&vm->pause_req, false, memory_order_release);
+	pthread_mutex_lock(&vm->lock);
+	pthread_cond_broadcast(&vm->cond);
+	pthread_mutex_unlock(&vm->lock);
+}
+
+static bool all_parked(struct vm *vm)
+{
+	return atomic_load_explicit(&vm->parked, memory_order_acquire) >= vm->ncpus;
+}
+
 void vm_pause(struct vm *vm)
 {
 	unsigned i;
 
 	if (vm->state != VM_RUNNING)
 		return;
-	pthread_mutex_lock(&vm->lock);
-	vm->pause_req = true;
+	atomic_store(&vm->pause_req, true);
 	for (i = 0; i < vm->ncpus; i++)
 		vcpu_kick(vm->vcpus[i]);
-	while (vm->parked < vm->ncpus)
+	pthread_mutex_lock(&vm->lock);
+	while (!all_parked(vm))
 		pthread_cond_wait(&vm->cond, &vm->lock);
 	pthread_mutex_unlock(&vm->lock);
 	vm->paused_ns = util_now_ns();
@@ -227,17 +273,9 @@ void vm_pause(struct vm *vm)
 
 void vm_resume(struct vm *vm)
 {
-	unsigned i;
-
 	if (vm->state != VM_PAUSED)
 		return;
-	pthread_mutex_lock(&vm->lock);
-	for (i = 0; i < vm->ncpus; i++)
-		__atomic_store_n(&vm->vcpus[i]->run->immediate_exit, 0,
-				 __ATOMIC_RELAXED);
-	vm->pause_req = false;
-	pthread_cond_broadcast(&vm->cond);
-	pthread_mutex_unlock(&vm->lock);
+	vm_release_vcpus(vm);
 	if (vm->paused_ns)
 		vm->paused_total_ns += util_now_ns() - vm->paused_ns;
 	vm->paused_ns = 0;
@@ -253,6 +291,16 @@ void vm_request_exit(struct vm *vm, int status)
 		if (write(vm->event_fd, &one, sizeof(one)) < 0) {
 			/* the counter cannot overflow with one write: ignore */
 		}
+}
+
+void vm_wait_warm(struct vm *vm)
+{
+	if (!vm->warm)
+		return;
+	pthread_mutex_lock(&vm->lock);
+	while (vm->warmed < vm->ncpus && !atomic_load(&vm->exit_req))
+		pthread_cond_wait(&vm->cond, &vm->lock);
+	pthread_mutex_unlock(&vm->lock);
 }
 
 int vm_register_slot(struct vm *vm, unsigned i)

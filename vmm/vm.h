@@ -49,6 +49,9 @@ struct vm_params {
 	/* exec-mode restore: register no memslot (vm_register_slot() later)
 	 * and skip the MSR probe (the list comes from the state record) */
 	bool lazy;
+	/* a restore will follow: each vCPU thread enters the guest once,
+	 * harmlessly, to pay KVM's first-entry cost before the blackout */
+	bool warm;
 };
 
 struct vm {
@@ -69,13 +72,26 @@ struct vm {
 	bool has_sregs2;
 	bool has_tsc_offset;		/* KVM_VCPU_TSC_OFFSET attribute */
 	bool lazy;			/* created by vm_params.lazy */
+	bool warm;			/* vm_params.warm */
+	unsigned warmed;		/* vCPUs done warming up (vm->lock) */
 	struct devices *devs;
 
-	pthread_mutex_t lock;		/* pause handshake */
+	pthread_mutex_t lock;		/* sleeping waits of the pause handshake */
 	pthread_cond_t cond;
-	bool pause_req;			/* vCPUs must park */
-	unsigned parked;		/* vCPUs parked now */
+	atomic_bool pause_req;		/* vCPUs must park */
+	atomic_uint parked;		/* vCPUs parked now */
 	atomic_bool exit_req;		/* vCPU threads must return */
+	/*
+	 * The live-update park hook: every vCPU thread runs it once per arming
+	 * (hook_gen), when it parks or, if parked already, when woken for it.
+	 * The blackout's work happens on the vCPU threads themselves, each on
+	 * the CPU its guest vCPU just left, so its critical path needs no
+	 * cross-CPU wake-up (on a nested host waking a thread on another CPU
+	 * can cost hundreds of microseconds).
+	 */
+	void (*park_hook)(struct vcpu *v, void *arg);
+	void *hook_arg;
+	atomic_uint hook_gen;		/* bumped by each arming */
 
 	pthread_cond_t slot_cond;	/* a memslot was registered (vm->lock) */
 	atomic_uint_least64_t slot_sleeps;	/* vCPU waits for a late memslot */
@@ -114,6 +130,19 @@ void vm_resume(struct vm *vm);
  * first request wins. */
 void vm_request_exit(struct vm *vm, int status);
 
+/* Arm the park hook for every vCPU; parked vCPUs are woken to run it. */
+void vm_arm_park_hook(struct vm *vm, void (*fn)(struct vcpu *v, void *arg), void *arg);
+/* Arm the park hook, then request a pause; returns at once: each vCPU
+ * runs the hook as it parks, and main does not wait for them. */
+void vm_pause_with(struct vm *vm, void (*fn)(struct vcpu *v, void *arg), void *arg);
+/* The vCPU-side half of vm_resume() (vm->state is not touched: the main
+ * thread sets it when it learns). Any thread. */
+void vm_release_vcpus(struct vm *vm);
+
+/* Wait until every vCPU thread finished its warm-up entry (vm_params.warm);
+ * their state may be restored only after. */
+void vm_wait_warm(struct vm *vm);
+
 /* Register memslot i now (exec mode) and wake vCPUs waiting for it. */
 int __must_check vm_register_slot(struct vm *vm, unsigned i);
 /* A vCPU touched RAM in a slot not registered yet: wait until it is
@@ -143,6 +172,7 @@ struct vm_chip_state;
 int __must_check vm_state_save(struct vm *vm, struct lu_writer *w);
 struct vm_chip_state *vm_state_alloc(void);
 void vm_state_free(struct vm_chip_state *s);
+void vm_state_reset(struct vm_chip_state *s);
 int __must_check vm_state_decode(struct vm *vm, struct lu_reader *r,
 				 const struct lu_section *sec, struct vm_chip_state *s);
 /* -EBADMSG naming the missing section, in msg. */

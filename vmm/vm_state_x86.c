@@ -33,6 +33,11 @@ struct vm_chip_state *vm_state_alloc(void)
 	return calloc(1, sizeof(struct vm_chip_state));
 }
 
+void vm_state_reset(struct vm_chip_state *s)
+{
+	memset(s, 0, sizeof(*s));
+}
+
 void vm_state_free(struct vm_chip_state *s)
 {
 	free(s);

@@ -20,11 +20,13 @@
 #include <stdarg.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -37,6 +39,7 @@
 #include "../log.h"
 #include "../run.h"
 #include "../util.h"
+#include "../vcpu.h"
 #include "../vm.h"
 #include "lu_internal.h"
 #include "record.h"
@@ -57,6 +60,11 @@ struct lu *lu_get(struct runner *r)
 			r->lu->sock = r->lu->state_fd = -1;
 			r->lu->child = -1;
 			r->lu->done_w.fd = r->lu->timer_w.fd = r->lu->sock_w.fd = -1;
+			r->lu->hook_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+			if (r->lu->hook_fd < 0) {
+				free(r->lu);
+				r->lu = NULL;
+			}
 		}
 	}
 	return r->lu;
@@ -265,65 +273,217 @@ static void fill_phases(struct lu *lu, const uint64_t *old_t, const uint64_t *ne
 	p->blackout = (new_t[2] - old_t[0]) / 1000;
 }
 
+int lu_alloc_percpu(struct lu *lu, unsigned ncpus, bool blobs)
+{
+	unsigned i;
+
+	if (lu->go_sock && lu->ncpus != ncpus)
+		return -EINVAL;
+	if (!lu->go_sock) {
+		lu->ncpus = ncpus;
+		lu->go_sock = malloc(ncpus * sizeof(*lu->go_sock));
+		if (!lu->go_sock)
+			return -ENOMEM;
+		for (i = 0; i < ncpus; i++)
+			lu->go_sock[i] = -1;
+	}
+	if (!blobs || lu->blob)
+		return 0;
+	lu->blob = calloc(ncpus, sizeof(*lu->blob));
+	if (!lu->blob)
+		return -ENOMEM;
+	for (i = 0; i < ncpus; i++) {
+		lu->blob[i].cap = 64 << 10;
+		/* touched now: no page fault in the blackout */
+		lu->blob[i].buf = calloc(1, lu->blob[i].cap);
+		if (!lu->blob[i].buf)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+void lu_free_percpu(struct lu *lu)
+{
+	unsigned i;
+
+	for (i = 0; lu->go_sock && i < lu->ncpus; i++)
+		util_close(&lu->go_sock[i]);
+	for (i = 0; lu->blob && i < lu->ncpus; i++)
+		free(lu->blob[i].buf);
+	free(lu->go_sock);
+	free(lu->blob);
+	lu->go_sock = NULL;
+	lu->blob = NULL;
+}
+
+int lu_spin_nonzero(atomic_int *v, atomic_bool *abort_flag, uint64_t timeout_ns)
+{
+	uint64_t deadline = util_now_ns() + timeout_ns;
+	int x;
+
+	while (!(x = atomic_load_explicit(v, memory_order_acquire))) {
+		if (util_now_ns() >= deadline || atomic_load(abort_flag))
+			return 0;
+		sched_yield();
+	}
+	return x;
+}
+
+void lu_hook_fail(struct lu *lu, int err, const char *fmt, ...)
+{
+	int none = 0;
+	uint64_t one = 1;
+	va_list ap;
+
+	if (!atomic_compare_exchange_strong(&lu->result, &none, err < 0 ? err : -EIO))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(lu->err, sizeof(lu->err), fmt, ap);
+	va_end(ap);
+	if (write(lu->hook_fd, &one, sizeof(one)) < 0)
+		log_dbg("update: cannot signal a hook failure");
+}
+
+/*
+ * The save, run by every old vCPU thread as it parks. Each encodes its own
+ * state right where it stopped; the last to finish joins the record; then
+ * each hands GO to its counterpart in the new VMM over its own socket, so
+ * the new vCPU thread starts on this very CPU without a cross-CPU wake-up.
+ */
+static void save_hook(struct vcpu *v, void *arg)
+{
+	struct runner *r = arg;
+	struct lu *lu = r->lu;
+	uint8_t go[6 * 8];
+	size_t len = 0;
+	int ret, rec;
+
+	ret = lu_vcpu_blob(v, &lu->blob[v->id]);
+	if (ret)
+		atomic_store(&lu->record, ret);
+	if (atomic_fetch_add(&lu->arrived, 1) + 1 == lu->ncpus) {
+		lu->t[1] = util_now_ns();
+		ret = atomic_load(&lu->record);
+		if (!ret)
+			ret = lu_state_assemble(r, lu->was_paused, lu->blob,
+						lu->state + LU_STATE_OFFSET, LU_STATE_CAP, &len);
+		lu->t[2] = util_now_ns();
+		if (!ret && !strcmp(lu->fault, "corrupt-record"))
+			lu->state[LU_STATE_OFFSET + len / 2] ^= 0x40;
+		lu->record_len = len;
+		if (ret)
+			lu_hook_fail(lu, ret, "saving the state record: %s", strerror(-ret));
+		atomic_store_explicit(&lu->record, ret ? ret : 1, memory_order_release);
+	}
+	rec = lu_spin_nonzero(&lu->record, &v->vm->exit_req, 1000000000ULL);
+	if (rec == 1) {
+		put_le64(go, LU_STATE_OFFSET);
+		put_le64(go + 8, lu->record_len);
+		lu_put_times(go + 16, lu->t, 3);
+		/* where this vCPU ran: its successor stays on that CPU */
+		put_le64(go + 40, (uint64_t)sched_getcpu());
+		ret = handoff_send(lu->go_sock[v->id], HMSG_GO, go, sizeof(go), NULL, 0);
+		if (ret)
+			lu_hook_fail(lu, ret, "sending GO to vCPU %u: %s", v->id, strerror(-ret));
+	} else if (!rec) {
+		lu_hook_fail(lu, -ETIMEDOUT, "vCPU %u: the record was not written in time", v->id);
+	}
+	atomic_fetch_add_explicit(&lu->finished, 1, memory_order_release);
+}
+
+/* Until every save hook has finished, a vCPU may still be busy with one. */
+static void wait_hooks(struct lu *lu)
+{
+	uint64_t deadline = util_now_ns() + 2000000000ULL;
+
+	while (atomic_load_explicit(&lu->finished, memory_order_acquire) < lu->ncpus &&
+	       util_now_ns() < deadline)
+		poll(NULL, 0, 1);
+}
+
+/* Wait for the new VMM's answer (or a hook's failure), bounded. */
+static int wait_running(struct runner *r, uint8_t *msg, size_t cap, enum handoff_msg *type)
+{
+	struct lu *lu = r->lu;
+	uint64_t deadline = util_now_ns() + (uint64_t)lu->blackout_timeout_ms * 1000000ULL;
+
+	for (;;) {
+		struct pollfd p[2] = { { .fd = lu->sock, .events = POLLIN },
+				       { .fd = lu->hook_fd, .events = POLLIN } };
+		uint64_t now = util_now_ns();
+		int n;
+
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		n = poll(p, 2, (int)((deadline - now) / 1000000ULL) + 1);
+		if (n < 0 && errno != EINTR)
+			return -errno;
+		if (p[1].revents)
+			return atomic_load(&lu->result);	/* a hook failed */
+		if (p[0].revents)
+			return handoff_recv(lu->sock, type, msg, cap, NULL, NULL, 0);
+	}
+}
+
 static void blackout(struct runner *r)
 {
 	struct lu *lu = r->lu;
-	bool was_paused = r->vm->state == VM_PAUSED;
-	uint64_t t[3], nt[3];
-	uint8_t go[6 * 8], msg[512];
+	uint8_t msg[512];
 	enum handoff_msg type;
-	size_t len;
+	uint64_t nt[3];
 	int ret;
 
 	end_watches(r, lu);
-	t[0] = util_now_ns();
-	vm_pause(r->vm);
-	t[1] = util_now_ns();
-	ret = lu_state_write(r, was_paused, lu->state + LU_STATE_OFFSET,
-			     LU_STATE_CAP, &len);
-	t[2] = util_now_ns();
+	lu->was_paused = r->vm->state == VM_PAUSED;
+	atomic_store(&lu->arrived, 0);
+	atomic_store(&lu->finished, 0);
+	atomic_store(&lu->record, 0);
+	atomic_store(&lu->result, 0);
+	lu->t[0] = util_now_ns();
+	if (lu->was_paused)
+		vm_arm_park_hook(r->vm, save_hook, r);	/* parked already */
+	else
+		vm_pause_with(r->vm, save_hook, r);
+	ret = wait_running(r, msg, sizeof(msg) - 1, &type);
+	if (ret <= 0)
+		wait_hooks(lu);		/* before anything runs again */
+	if (atomic_load(&lu->result) < 0) {
+		rollback(r, !lu->was_paused, "%s", lu->err);
+		return;
+	}
 	lu->last.ph.prebuild = (lu->t_ready - lu->t_hello) / 1000;
-	lu->last.ph.stop = (t[1] - t[0]) / 1000;
-	lu->last.ph.save = (t[2] - t[1]) / 1000;
-	if (ret) {
-		rollback(r, !was_paused, "saving the state record: %s", strerror(-ret));
-		return;
-	}
-	if (!strcmp(lu->fault, "corrupt-record"))
-		lu->state[LU_STATE_OFFSET + len / 2] ^= 0x40;
-	put_le64(go, LU_STATE_OFFSET);
-	put_le64(go + 8, len);
-	lu_put_times(go + 16, t, 3);
-	put_le64(go + 40, util_now_ns());
-	ret = handoff_send(lu->sock, HMSG_GO, go, sizeof(go), NULL, 0);
-	if (ret) {
-		rollback(r, !was_paused, "sending GO: %s", strerror(-ret));
-		return;
-	}
-	ret = handoff_recv(lu->sock, &type, msg, sizeof(msg) - 1, NULL, NULL,
-			   lu->blackout_timeout_ms);
+	lu->last.ph.stop = (lu->t[1] - lu->t[0]) / 1000;
+	lu->last.ph.save = (lu->t[2] - lu->t[1]) / 1000;
 	if (ret == -ETIMEDOUT) {
-		rollback(r, !was_paused, "no RUNNING from the new VMM within %d ms",
+		rollback(r, !lu->was_paused, "no RUNNING from the new VMM within %d ms",
 			 lu->blackout_timeout_ms);
 		return;
 	}
 	if (ret < 0) {
-		rollback(r, !was_paused, "the new VMM went away while loading (%s)",
+		rollback(r, !lu->was_paused, "the new VMM went away while loading (%s)",
 			 strerror(-ret));
 		return;
 	}
 	if (type == HMSG_ERROR) {
 		msg[ret] = '\0';
-		rollback(r, !was_paused, "the new VMM refused the state: %s", msg);
+		rollback(r, !lu->was_paused, "the new VMM refused the state: %s", msg);
 		return;
 	}
 	if (type != HMSG_RUNNING || ret != 24) {
-		rollback(r, !was_paused, "unexpected %s message while loading",
+		rollback(r, !lu->was_paused, "unexpected %s message while loading",
 			 handoff_msg_name(type));
 		return;
 	}
+	/* the rest of this process's life must not take CPU from the guest */
+	{
+		struct sched_param sp = { 0 };
+
+		if (sched_setscheduler(0, SCHED_IDLE, &sp))
+			log_dbg("update: cannot lower the old VMM's priority: %s",
+				strerror(errno));
+	}
 	lu_get_times(msg, nt, 3);
-	fill_phases(lu, t, nt);
+	fill_phases(lu, lu->t, nt);
 	lu->last.ok = true;
 	lu->last.rolled_back = false;
 	lu->last.valid = true;
@@ -428,6 +588,37 @@ static int connect_incoming(const char *path)
 	return fd;
 }
 
+static void close_fds(int *fds, unsigned n)
+{
+	unsigned i;
+
+	for (i = 0; i < n; i++)
+		util_close(&fds[i]);
+}
+
+/* One GO channel per vCPU: ours in lu->go_sock, theirs handed over. */
+static int add_go_channels(struct runner *r, int *peer)
+{
+	struct lu *lu = r->lu;
+	char name[HANDOFF_NAME_MAX];
+	unsigned i;
+	int sv[2], ret;
+
+	for (i = 0; i < r->vm->ncpus; i++)
+		peer[i] = -1;
+	ret = lu_alloc_percpu(lu, r->vm->ncpus, true);
+	for (i = 0; !ret && i < r->vm->ncpus; i++) {
+		util_close(&lu->go_sock[i]);
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+			return -errno;
+		lu->go_sock[i] = sv[0];
+		peer[i] = sv[1];
+		snprintf(name, sizeof(name), "vcpu-go-%u", i);
+		ret = handoff_add(&lu->ho, name, sv[1], HK_SOCKET);
+	}
+	return ret;
+}
+
 /* Open the channel, send HELLO. */
 static int start_transfer(struct runner *r, const char *binary, const char *incoming,
 			  char *err, size_t errlen)
@@ -440,7 +631,7 @@ static int start_transfer(struct runner *r, const char *binary, const char *inco
 		.created_ns = r->vm->created_ns,
 	};
 	static uint8_t prep[64 << 10];
-	int sv[2], fds[HANDOFF_MAX_FDS];
+	int sv[2], fds[HANDOFF_MAX_FDS], peer_go[CONFIG_MAX_CPUS];
 	size_t len;
 	unsigned i;
 	int ret;
@@ -448,8 +639,11 @@ static int start_transfer(struct runner *r, const char *binary, const char *inco
 	ret = lu_state_map(lu, true);
 	if (!ret)
 		ret = lu_collect_fds(r, &lu->ho);
+	if (!ret)
+		ret = add_go_channels(r, peer_go);
 	if (ret) {
 		snprintf(err, errlen, "preparing the handoff: %s", strerror(-ret));
+		close_fds(peer_go, r->vm->ncpus);
 		return ret;
 	}
 	if (incoming) {
@@ -476,6 +670,7 @@ static int start_transfer(struct runner *r, const char *binary, const char *inco
 		fds[i] = lu->ho.e[i].fd;
 	if (!ret)
 		ret = handoff_send(lu->sock, HMSG_HELLO, prep, len, fds, lu->ho.n);
+	close_fds(peer_go, r->vm->ncpus);	/* the new VMM has its ends */
 	lu->t_hello = u.t_hello_ns;
 	if (ret) {
 		snprintf(err, errlen, "sending HELLO: %s", strerror(-ret));
@@ -634,6 +829,8 @@ void lu_fini(struct runner *r)
 	util_close(&lu->sock);
 	util_close(&lu->done_w.fd);
 	lu_state_release(lu);
+	lu_free_percpu(lu);
+	util_close(&lu->hook_fd);
 	free(lu);
 	r->lu = NULL;
 }

@@ -546,7 +546,7 @@ int lu_exec_incoming(struct runner *r, const struct config *args)
 	ret = ram_fd < 0 ? -EBADF : 0;
 	if (!ret) {
 		struct vm_params p = { r->cfg.ncpus, r->cfg.mem_bytes, r->cfg.hugetlb,
-				       ram_fd, true };
+				       ram_fd, true, true };
 		struct dev_env env;
 
 		ret = vm_create(&p, &r->vm, msg, sizeof(msg));
@@ -556,11 +556,13 @@ int lu_exec_incoming(struct runner *r, const struct config *args)
 		}
 	}
 	if (!ret) {
-		ret = lu_state_read(r, lu->state + LU_STATE_OFFSET, slen, &l, msg, sizeof(msg));
+		l = lu_loaded_create(r->cfg.ncpus);
+		ret = l ? lu_state_read(r, lu->state + LU_STATE_OFFSET, slen, l, msg,
+					sizeof(msg)) : -ENOMEM;
 		/* rolling back: the old image wrote a second copy for this */
 		if (ret && reason) {
 			log_warn("update: state record rejected (%s); using the copy", msg);
-			ret = lu_state_read(r, lu->state + LU_BACKUP_OFFSET, slen, &l, msg,
+			ret = lu_state_read(r, lu->state + LU_BACKUP_OFFSET, slen, l, msg,
 					    sizeof(msg));
 		}
 	}

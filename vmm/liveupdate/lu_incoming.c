@@ -19,6 +19,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -116,6 +118,10 @@ struct incoming {
 	struct handoff h;
 	int api_fd;
 	uint64_t t_ready;
+	struct lu_loaded *loaded;	/* decode space, allocated in pre-build */
+	/* written by the restore hooks, read after hook_fd fires */
+	uint64_t ot[3];			/* old: stop requested, parked, saved */
+	uint64_t nt[3];			/* new: GO, restored, vCPUs in KVM_RUN */
 };
 
 /* HELLO: the configuration and the fds. */
@@ -154,6 +160,22 @@ err_close:
 	return ret;
 }
 
+static int take_go_channels(struct incoming *in)
+{
+	struct lu *lu = in->r->lu;
+	char name[HANDOFF_NAME_MAX];
+	unsigned i;
+	int ret = lu_alloc_percpu(lu, in->r->cfg.ncpus, false);
+
+	for (i = 0; !ret && i < lu->ncpus; i++) {
+		snprintf(name, sizeof(name), "vcpu-go-%u", i);
+		if (handoff_get(&in->h, name, HK_SOCKET) < 0)
+			return -EBADF;
+		lu->go_sock[i] = handoff_take(&in->h, name);
+	}
+	return ret;
+}
+
 /* Everything that can be built while the old VMM still runs the guest. */
 static int prebuild(struct incoming *in)
 {
@@ -173,6 +195,12 @@ static int prebuild(struct incoming *in)
 			close(ram_fd);
 		return -EBADF;
 	}
+	ret = take_go_channels(in);
+	if (ret) {
+		send_error(in->sock, "the handoff lacks the per-vCPU GO channels");
+		close(ram_fd);
+		return ret;
+	}
 	ret = runner_build(r, &in->h, ram_fd, err, sizeof(err));
 	if (ret) {
 		if (!r->vm)
@@ -182,6 +210,9 @@ static int prebuild(struct incoming *in)
 		return ret;
 	}
 	ret = lu_state_map(lu, false);
+	in->loaded = lu_loaded_create(r->cfg.ncpus);
+	if (!ret && !in->loaded)
+		ret = -ENOMEM;
 	if (!ret)
 		ret = runner_services(r, in->api_fd, false);
 	if (ret) {
@@ -191,80 +222,181 @@ static int prebuild(struct incoming *in)
 	return ret;
 }
 
-/* GO: validate, apply, run. */
+/* vCPU 0 checks and decodes the whole record and restores the VM-wide
+ * state; nothing may be applied before the whole record validated. */
+static int decode_and_restore_vm(struct incoming *in, const uint8_t *go)
+{
+	struct runner *r = in->r;
+	struct lu *lu = r->lu;
+	uint64_t off = get_le64(go), len = get_le64(go + 8);
+	char msg[256];
+	int ret;
+
+	lu_get_times(go + 16, in->ot, 3);
+	if (off != in->u.state_offset || len > in->u.state_cap ||
+	    off + len > LU_STATE_SIZE) {
+		lu_hook_fail(lu, -EBADMSG, "GO names a record outside the state area");
+		return -EBADMSG;
+	}
+	if (!strcmp(r->cfg.fault ? r->cfg.fault : "", "error-load")) {
+		lu_hook_fail(lu, -EIO, "injected load error");
+		return -EIO;
+	}
+	ret = lu_state_read(r, lu->state + off, len, in->loaded, msg, sizeof(msg));
+	if (ret) {
+		lu_hook_fail(lu, ret, "state record rejected: %s", msg);
+		return ret;
+	}
+	ret = lu_state_apply_vm(r, in->loaded);
+	if (ret)
+		lu_hook_fail(lu, ret, "restoring the VM state failed: %s", strerror(-ret));
+	return ret;
+}
+
+/* Let the scheduler place the vCPU threads again (restore_hook pinned them). */
+static void unpin_vcpus(struct vm *vm)
+{
+	cpu_set_t all;
+	unsigned i;
+
+	if (sched_getaffinity(0, sizeof(all), &all))
+		return;
+	for (i = 0; i < vm->ncpus; i++)
+		if (sched_setaffinity(vm->vcpus[i]->tid, sizeof(all), &all))
+			log_dbg("vcpu%u: cannot unpin: %s", i, strerror(errno));
+}
+
+/*
+ * The restore, run by every new vCPU thread (parked since it was built).
+ * Each waits for GO on its own socket: the old VMM's vCPU thread that sends
+ * it has just left its CPU, so this thread usually starts right there, with
+ * no cross-CPU wake-up. vCPU 0 validates the record and restores the
+ * VM-wide state; then every vCPU restores itself, and the last one to
+ * finish releases them all. A failure anywhere stops all of them before
+ * any runs; the main thread learns the outcome through lu->hook_fd.
+ */
+static void restore_hook(struct vcpu *v, void *arg)
+{
+	struct incoming *in = arg;
+	struct runner *r = in->r;
+	struct lu *lu = r->lu;
+	enum handoff_msg type;
+	uint8_t go[64];
+	int n, ret;
+
+	n = handoff_recv(lu->go_sock[v->id], &type, go, sizeof(go), NULL, NULL,
+			 GO_TIMEOUT_MS);
+	if (v->id == 0)
+		in->nt[0] = util_now_ns();
+	if (n < 0 || type != HMSG_GO || n != 48) {
+		lu_hook_fail(lu, n < 0 ? n : -EPROTO, "vCPU %u: no GO from the running VMM (%s)",
+			     v->id, n < 0 ? strerror(-n) : handoff_msg_name(type));
+		atomic_store(&lu->decoded, -EPROTO);
+		return;
+	}
+	{
+		/*
+		 * Stay on the CPU our predecessor just left until the guest
+		 * runs: two new vCPUs on one CPU would leave one waiting for
+		 * a scheduler tick. The main thread unpins us later.
+		 */
+		cpu_set_t one;
+		uint64_t cpu = get_le64(go + 40);
+
+		if (cpu < CPU_SETSIZE) {
+			CPU_ZERO(&one);
+			CPU_SET((int)cpu, &one);
+			if (sched_setaffinity(0, sizeof(one), &one))
+				log_dbg("vcpu%u: cannot pin: %s", v->id, strerror(errno));
+		}
+	}
+	if (v->id == 0) {
+		fault_point(r->cfg.fault, "load");
+		ret = decode_and_restore_vm(in, go);
+		atomic_store_explicit(&lu->decoded, ret ? ret : 1, memory_order_release);
+	}
+	if (lu_spin_nonzero(&lu->decoded, &r->vm->exit_req,
+			    (uint64_t)GO_TIMEOUT_MS * 1000000ULL) != 1)
+		return;		/* vCPU 0 reported why */
+	ret = vcpu_state_restore(v, in->loaded->vcpus[v->id]);
+	if (ret) {
+		lu_hook_fail(lu, ret, "vCPU %u: restoring its state failed: %s", v->id,
+			     strerror(-ret));
+		return;
+	}
+	if (atomic_fetch_add(&lu->arrived, 1) + 1 == lu->ncpus) {
+		/* the last one: nobody failed, all are restored */
+		in->nt[1] = util_now_ns();
+		if (!atomic_load(&lu->result)) {
+			uint8_t running[24];
+
+			if (!in->loaded->vm.paused)
+				vm_release_vcpus(r->vm);
+			in->nt[2] = util_now_ns();
+			atomic_store_explicit(&lu->result, 1, memory_order_release);
+			/*
+			 * Tell the old VMM from here, not through our main
+			 * thread: waking it now could put it on a CPU a vCPU
+			 * is about to use. The main thread learns later.
+			 */
+			lu_put_times(running, in->nt, 3);
+			if (handoff_send(in->sock, HMSG_RUNNING, running, sizeof(running),
+					 NULL, 0))
+				log_err("update: cannot confirm RUNNING: the old VMM will roll back");
+		}
+	}
+	/* wait for the release here, spinning on our own CPU: sleeping would
+	 * need a wake-up */
+	lu_spin_nonzero(&lu->result, &r->vm->exit_req, (uint64_t)GO_TIMEOUT_MS * 1000000ULL);
+}
+
+/*
+ * The vCPU threads do the restore and confirm RUNNING (restore_hook). The
+ * main thread sleeps meanwhile, and wakes for a failure (hook_fd: it
+ * reports ERROR) or for the old VMM's next message (DONE after its
+ * teardown, or EOF): by then the guest has been running a while.
+ */
 static int load_and_run(struct incoming *in)
 {
 	struct runner *r = in->r;
 	struct lu *lu = r->lu;
-	struct lu_loaded *l = NULL;
-	uint8_t go[64], running[24];
-	uint64_t ot[3], nt[3], off, len;
-	enum handoff_msg type;
-	char msg[256], e[320];
-	int n, ret;
+	struct pollfd p[2] = { { .fd = lu->hook_fd, .events = POLLIN },
+			       { .fd = in->sock, .events = POLLIN } };
+	uint64_t entered = 0;
+	unsigned i;
+	int ret;
 
-	n = handoff_recv(in->sock, &type, go, sizeof(go), NULL, NULL, GO_TIMEOUT_MS);
-	nt[0] = util_now_ns();
-	if (n < 0 || type != HMSG_GO || n != 48) {
-		log_err("update: no GO from the running VMM (%s): it keeps the guest",
-			n < 0 ? strerror(-n) : handoff_msg_name(type));
-		return n < 0 ? n : -EPROTO;
+	if (poll(p, 2, GO_TIMEOUT_MS + 5000) < 1)
+		return -ETIMEDOUT;
+	ret = atomic_load_explicit(&lu->result, memory_order_acquire);
+	if (ret <= 0) {
+		/* a hook failed; or the old VMM went away before GO */
+		send_error(in->sock, ret < 0 ? lu->err : "no GO");
+		return ret < 0 ? ret : -EPIPE;
 	}
-	fault_point(r->cfg.fault, "load");
-	off = get_le64(go);
-	len = get_le64(go + 8);
-	lu_get_times(go + 16, ot, 3);
-	if (off != in->u.state_offset || len > in->u.state_cap ||
-	    off + len > LU_STATE_SIZE) {
-		send_error(in->sock, "GO names a record outside the state area");
-		return -EBADMSG;
-	}
-	if (!strcmp(r->cfg.fault ? r->cfg.fault : "", "error-load")) {
-		send_error(in->sock, "injected load error");
-		return -EIO;
-	}
-	ret = lu_state_read(r, lu->state + off, len, &l, msg, sizeof(msg));
-	if (!ret)
-		ret = lu_state_apply(r, l);
-	else
-		snprintf(e, sizeof(e), "state record rejected: %s", msg);
-	if (ret) {
-		if (!l) {
-			send_error(in->sock, e);
-		} else {
-			snprintf(e, sizeof(e), "restoring the state failed: %s",
-				 strerror(-ret));
-			send_error(in->sock, e);
-		}
-		lu_loaded_free(l);
-		return ret;
-	}
-	nt[1] = util_now_ns();
-	if (l->vm.paused) {
+	if (in->loaded->vm.paused) {
 		r->vm->state = VM_PAUSED;
-		r->vm->paused_ns = nt[1];
+		r->vm->paused_ns = in->nt[1];
 	} else {
-		ret = vm_start(r->vm);
+		r->vm->state = VM_RUNNING;
+		/* the blackout ends when the vCPUs are back in KVM_RUN */
+		for (i = 0; i < r->vm->ncpus; i++)
+			entered = MAX(entered, r->vm->vcpus[i]->t_entered);
+		if (entered > in->nt[1])
+			in->nt[2] = entered;
 	}
-	nt[2] = util_now_ns();
-	lu_loaded_free(l);
-	lu_put_times(running, nt, 3);
-	if (ret || handoff_send(in->sock, HMSG_RUNNING, running, sizeof(running), NULL, 0)) {
-		/* the old VMM times out and rolls back: we must not run too */
-		log_err("update: cannot confirm RUNNING; stopping");
-		return -EPIPE;
-	}
+	unpin_vcpus(r->vm);
 	lu->last = (struct lu_result){
 		.valid = true, .ok = true, .mode = LU_TRANSFER,
 		.new_pid = getpid(),
 		.ph = {
 			.prebuild = (in->t_ready - in->u.t_hello_ns) / 1000,
-			.stop = (ot[1] - ot[0]) / 1000,
-			.save = (ot[2] - ot[1]) / 1000,
-			.handover = nt[0] > ot[2] ? (nt[0] - ot[2]) / 1000 : 0,
-			.load = (nt[1] - nt[0]) / 1000,
-			.run = (nt[2] - nt[1]) / 1000,
-			.blackout = (nt[2] - ot[0]) / 1000,
+			.stop = (in->ot[1] - in->ot[0]) / 1000,
+			.save = (in->ot[2] - in->ot[1]) / 1000,
+			.handover = in->nt[0] > in->ot[2] ? (in->nt[0] - in->ot[2]) / 1000 : 0,
+			.load = (in->nt[1] - in->nt[0]) / 1000,
+			.run = (in->nt[2] - in->nt[1]) / 1000,
+			.blackout = (in->nt[2] - in->ot[0]) / 1000,
 		},
 	};
 	return 0;
@@ -319,6 +451,9 @@ int lu_incoming_main(const struct config *args)
 	ret = prebuild(&in);
 	if (ret)
 		goto out_teardown;
+	/* the vCPU threads wait for their GO themselves */
+	vm_wait_warm(r->vm);
+	vm_arm_park_hook(r->vm, restore_hook, &in);
 	in.t_ready = util_now_ns();
 	if (handoff_send(in.sock, HMSG_READY, NULL, 0, NULL, 0))
 		goto out_teardown;
@@ -326,7 +461,8 @@ int lu_incoming_main(const struct config *args)
 		goto out_teardown;
 	log_info("update: running the guest (blackout %" PRIu64 " us)",
 		 r->lu->last.ph.blackout);
-	lu_state_release(r->lu);	/* the next update makes a fresh one */
+	lu_state_release(r->lu);	/* the next update makes fresh ones */
+	lu_free_percpu(r->lu);
 	handoff_close_all(&in.h);
 	if (runner_serve_api(r, in.api_fd))
 		log_err("update: cannot serve the control socket");
@@ -342,7 +478,8 @@ int lu_incoming_main(const struct config *args)
 out_teardown:
 	handoff_close_all(&in.h);
 	util_close(&in.api_fd);
-	runner_teardown(r);
+	runner_teardown(r);	/* joins the vCPU threads: no hook runs after */
+	lu_loaded_free(in.loaded);
 out_sock:
 	util_close(&in.sock);
 out_free:

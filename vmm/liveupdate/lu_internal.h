@@ -7,6 +7,7 @@
 #ifndef LUVMM_LIVEUPDATE_LU_INTERNAL_H
 #define LUVMM_LIVEUPDATE_LU_INTERNAL_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -15,6 +16,7 @@
 #include "../loop.h"
 #include "handoff.h"
 #include "lu.h"
+#include "record.h"
 
 struct ctl_pending;
 struct runner;
@@ -63,6 +65,28 @@ struct lu {
 	int state_fd;			/* the state memfd, mapped at state */
 	uint8_t *state;
 
+	/*
+	 * The blackout runs on the vCPU threads (vm park hook): on the old
+	 * side each saves its own state as it stops, the last one joins the
+	 * record, each sends GO to its counterpart in the new VMM over its
+	 * own socket; on the new side each waits for its GO, vCPU 0 checks
+	 * and decodes the record and restores the VM-wide state, each
+	 * restores itself, and the last one releases them all.
+	 */
+	unsigned ncpus;
+	int *go_sock;			/* [ncpus] per-vCPU GO channels */
+	struct lu_blob *blob;		/* [ncpus] old side: each vCPU's section */
+	bool was_paused;		/* the guest was paused before the update */
+	uint64_t t[3];			/* stop requested, all parked, saved */
+	atomic_uint arrived;		/* vCPUs that saved (old) / restored (new) */
+	atomic_uint finished;		/* vCPUs done with the hook */
+	atomic_int record;		/* old: 0 pending, 1 written, <0 failed */
+	atomic_int decoded;		/* new: 0 pending, 1 done, <0 failed */
+	atomic_int result;		/* 0 running, 1 done, <0 failed (+ err) */
+	size_t record_len;
+	char err[320];
+	int hook_fd;			/* eventfd: hooks -> main thread */
+
 	/* new side: the old VMM's socket until it reports its teardown */
 	struct loop_watch done_w;
 
@@ -75,6 +99,14 @@ struct lu *lu_get(struct runner *r);
 int lu_state_map(struct lu *lu, bool writable);
 /* Unmap and close the state memfd. */
 void lu_state_release(struct lu *lu);
+/* Per-vCPU GO channels and save buffers for a VM of ncpus vCPUs. */
+int lu_alloc_percpu(struct lu *lu, unsigned ncpus, bool blobs);
+void lu_free_percpu(struct lu *lu);
+/* Spin until *v != 0, *abort_flag or timeout, yielding the CPU; returns
+ * *v (0: gave up). The waiters run on CPUs their guest vCPUs just left. */
+int lu_spin_nonzero(atomic_int *v, atomic_bool *abort_flag, uint64_t timeout_ns);
+/* Record the first failure of the hooks and tell the main thread. */
+void lu_hook_fail(struct lu *lu, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Fill the handoff table with every fd the VM uses. */
 int lu_collect_fds(struct runner *r, struct handoff *h);
 /* The update reply / metrics object members for a result. */

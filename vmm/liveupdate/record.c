@@ -261,14 +261,44 @@ int lu_state_write(struct runner *r, bool paused_before, void *buf, size_t cap,
 	return lu_writer_finish(&w, len);
 }
 
+int lu_vcpu_blob(struct vcpu *v, struct lu_blob *b)
+{
+	struct lu_writer w;
+	int ret;
+
+	lu_writer_init(&w, b->buf, b->cap);
+	lu_writer_begin(&w);
+	ret = vcpu_state_save(v, &w);
+	if (!ret)
+		ret = lu_writer_error(&w);
+	b->len = ret ? 0 : w.pos - LU_HDR_LEN;
+	return ret;
+}
+
+int lu_state_assemble(struct runner *r, bool paused_before, const struct lu_blob *blobs,
+		      void *buf, size_t cap, size_t *len)
+{
+	struct lu_writer w;
+	unsigned i;
+	int ret;
+
+	lu_writer_init(&w, buf, cap);
+	lu_writer_begin(&w);
+	vm_save(r, paused_before, &w);
+	ret = vm_state_save(r->vm, &w);
+	for (i = 0; !ret && i < r->vm->ncpus; i++)
+		lu_writer_append(&w, blobs[i].buf + LU_HDR_LEN, blobs[i].len);
+	if (!ret)
+		ret = devices_save(r->devs, &w);
+	if (ret && ret != lu_writer_error(&w))
+		return ret;
+	return lu_writer_finish(&w, len);
+}
+
 void lu_loaded_free(struct lu_loaded *l)
 {
-	unsigned i;
-
 	if (!l)
 		return;
-	for (i = 0; i < l->ncpus; i++)
-		vcpu_state_free(l->vcpus[i]);
 	free(l->vcpus);
 	vm_state_free(l->chips);
 	free(l);
@@ -306,25 +336,36 @@ static int load_section(struct runner *r, struct lu_reader *rd,
 	return -EBADMSG;
 }
 
-int lu_state_read(struct runner *r, const void *buf, size_t len, struct lu_loaded **out,
-		  char *msg, size_t msglen)
+struct lu_loaded *lu_loaded_create(unsigned ncpus)
 {
 	struct lu_loaded *l = calloc(1, sizeof(*l));
+
+	if (!l)
+		return NULL;
+	l->ncpus = ncpus;
+	l->vcpus = calloc(ncpus, sizeof(*l->vcpus));
+	l->chips = vm_state_alloc();
+	if (!l->vcpus || !l->chips) {
+		lu_loaded_free(l);
+		return NULL;
+	}
+	return l;
+}
+
+int lu_state_read(struct runner *r, const void *buf, size_t len, struct lu_loaded *l,
+		  char *msg, size_t msglen)
+{
 	struct lu_section sec;
 	struct lu_reader rd;
 	bool got_vm = false;
 	unsigned i;
 	int ret;
 
-	if (!l)
-		return -ENOMEM;
-	l->ncpus = r->vm->ncpus;
-	l->vcpus = calloc(l->ncpus, sizeof(*l->vcpus));
-	l->chips = vm_state_alloc();
-	if (!l->vcpus || !l->chips) {
-		ret = -ENOMEM;
-		goto fail;
-	}
+	if (l->ncpus != r->vm->ncpus)
+		return -EINVAL;
+	memset(l->vcpus, 0, l->ncpus * sizeof(*l->vcpus));
+	vm_state_reset(l->chips);
+	memset(&l->vm, 0, sizeof(l->vm));
 	ret = lu_stream_open(&rd, buf, len, len);
 	while (!ret && (ret = lu_stream_next(&rd, &sec)) == 1)
 		ret = load_section(r, &rd, &sec, l, &got_vm);
@@ -348,23 +389,19 @@ int lu_state_read(struct runner *r, const void *buf, size_t len, struct lu_loade
 		ret = devices_loaded(r->devs, rd.msg, sizeof(rd.msg));
 	if (ret)
 		goto fail;
-	*out = l;
 	return 0;
 fail:
 	snprintf(msg, msglen, "%s", rd.msg[0] ? rd.msg : strerror(-ret));
 	devices_abort(r->devs);
-	lu_loaded_free(l);
 	return ret;
 }
 
-int lu_state_apply(struct runner *r, const struct lu_loaded *l)
+int lu_state_apply_vm(struct runner *r, const struct lu_loaded *l)
 {
-	unsigned i;
 	int ret;
 
+	vm_wait_warm(r->vm);
 	ret = vm_state_restore(r->vm, l->chips);
-	for (i = 0; !ret && i < l->ncpus; i++)
-		ret = vcpu_state_restore(r->vm->vcpus[i], l->vcpus[i]);
 	if (ret)
 		return ret;
 	devices_commit(r->devs);
@@ -373,4 +410,14 @@ int lu_state_apply(struct runner *r, const struct lu_loaded *l)
 	r->vm->created_ns = l->vm.created_ns;
 	r->vm->paused_total_ns = l->vm.paused_total_ns;
 	return 0;
+}
+
+int lu_state_apply(struct runner *r, const struct lu_loaded *l)
+{
+	unsigned i;
+	int ret = lu_state_apply_vm(r, l);
+
+	for (i = 0; !ret && i < l->ncpus; i++)
+		ret = vcpu_state_restore(r->vm->vcpus[i], l->vcpus[i]);
+	return ret;
 }

@@ -23,6 +23,7 @@
 
 struct runner;
 struct handoff;
+struct vcpu;
 struct vcpu_state;
 struct vm_chip_state;
 
@@ -74,19 +75,42 @@ struct lu_loaded {
 	struct lu_vm_info vm;
 	struct vm_chip_state *chips;
 	unsigned ncpus;
-	struct vcpu_state **vcpus;	/* [ncpus], each present exactly once */
+	struct vcpu_state **vcpus;	/* [ncpus], each present exactly once
+					 * (the vCPUs' own decode buffers) */
 };
 
 /* The whole state record (vCPUs parked; paused_before: the guest was
  * paused before the update began, and stays paused after it). */
 int __must_check lu_state_write(struct runner *r, bool paused_before, void *buf,
 				size_t cap, size_t *len);
-/* Validate and decode it all against the pre-built VM. -EBADMSG/-ENOTSUP
- * with msg naming section, instance and field. */
+
+/*
+ * The same record written in parts, so each vCPU thread can save its own
+ * state on its own CPU as it stops: lu_vcpu_blob() encodes one vCPU's
+ * section into blob (called on that vCPU's thread), lu_state_assemble()
+ * writes the rest and joins the blobs in vCPU order.
+ */
+struct lu_blob {
+	uint8_t *buf;
+	size_t cap;
+	size_t len;		/* bytes of whole sections after the header */
+};
+int __must_check lu_vcpu_blob(struct vcpu *v, struct lu_blob *b);
+int __must_check lu_state_assemble(struct runner *r, bool paused_before,
+				   const struct lu_blob *blobs, void *buf, size_t cap,
+				   size_t *len);
+/* Decoding space for a VM of ncpus vCPUs (allocate it before the blackout). */
+struct lu_loaded *lu_loaded_create(unsigned ncpus);
+/* Validate and decode it all against the pre-built VM into l. -EBADMSG/
+ * -ENOTSUP with msg naming section, instance and field. */
 int __must_check lu_state_read(struct runner *r, const void *buf, size_t len,
-			       struct lu_loaded **out, char *msg, size_t msglen);
+			       struct lu_loaded *l, char *msg, size_t msglen);
 /* Apply to the parked, pre-built VM and devices. */
 int __must_check lu_state_apply(struct runner *r, const struct lu_loaded *l);
+/* The same in two steps: the VM-wide part (irqchip, clock, devices,
+ * counters) first, then each vCPU with vcpu_state_restore(), possibly on
+ * its own thread. */
+int __must_check lu_state_apply_vm(struct runner *r, const struct lu_loaded *l);
 void lu_loaded_free(struct lu_loaded *l);
 
 #endif

@@ -161,6 +161,20 @@ void lu_put_str(struct lu_writer *w, const char *s)
 	lu_put_bytes(w, s, n);
 }
 
+void lu_writer_append(struct lu_writer *w, const void *sections, size_t len)
+{
+	if (w->phase != W_TOP || len % LU_ALIGN || (len && !sections)) {
+		w_fail(w, -EINVAL);
+		return;
+	}
+	if (w->cap - w->pos < len) {
+		w_fail(w, -ENOSPC);
+		return;
+	}
+	memcpy(w->buf + w->pos, sections, len);
+	w->pos += len;
+}
+
 int lu_writer_finish(struct lu_writer *w, size_t *len)
 {
 	uint8_t *b = w->buf;

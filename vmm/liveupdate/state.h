@@ -169,6 +169,16 @@ void lu_section_begin(struct lu_writer *w, uint32_t type, uint16_t version,
 /* Close the open section: patch its payload length, pad with zeros. */
 void lu_section_end(struct lu_writer *w);
 /*
+ * Append whole sections (headers, payloads, padding) that another writer
+ * encoded: bytes [LU_HDR_LEN, other.pos) of a writer that was begun and
+ * has no section open. Lets parts of a record be written in parallel, one
+ * writer each, and joined. Only between sections; len a multiple of 8
+ * (else -EINVAL); -ENOSPC if it does not fit. The sections are not
+ * re-validated here: the reader validates the joined record.
+ */
+void lu_writer_append(struct lu_writer *w, const void *sections, size_t len);
+
+/*
  * Write the trailer (total length into the header, CRC-32C). On success
  * stores the record length in *len (a multiple of 8) and returns 0; else
  * the sticky error: -ENOSPC (buffer too small), -EINVAL (misuse: a put
