@@ -37,6 +37,9 @@ LDLIBS	:= $(PKG_LIBS) -lpthread
 
 ifeq ($(SAN),)
 CFLAGS	+= -D_FORTIFY_SOURCE=2
+# luvmm links statically: an exec-mode update starts it inside the
+# blackout, and skipping the dynamic loader saves ~0.2 ms there
+LUVMM_LDFLAGS := -static
 else ifeq ($(SAN),thread)
 CFLAGS	+= -fsanitize=thread -fno-omit-frame-pointer
 LDFLAGS	+= -fsanitize=thread
@@ -166,7 +169,7 @@ $(VMM_LIB): $(VMM_OBJS)
 
 $(LUVMM): $(call obj,$(VMM_MAIN)) $(VMM_LIB)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $(LUVMM_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(DEVSIM): $(call obj,$(DEVSIM_SRCS)) $(VMM_LIB)
 	@$(if $(Q),echo "  LD      $@")

@@ -41,6 +41,9 @@ enum luvmm_exit {
 
 enum vm_state { VM_CREATED, VM_RUNNING, VM_PAUSED, VM_STOPPING };
 
+/* Lazy VMs register this much RAM at creation, the rest later. */
+#define VM_LAZY_EAGER	(256ULL * MiB)
+
 struct vm_params {
 	unsigned ncpus;
 	uint64_t mem_bytes;

@@ -63,7 +63,8 @@ extern char **environ;
 #define EB_BASE		56
 #define EB_NFDS		60
 #define EB_TIMEOUT	64	/* ms the new image has until RUNNING */
-#define EB_SIZE		68
+#define EB_GUARDIAN	68	/* pid of the guardian (0: none) */
+#define EB_SIZE		72
 
 #define MAX_HOT_SLOTS	64
 
@@ -151,8 +152,6 @@ static void close_range_n(int base, unsigned n)
 static int add_exec_fds(struct runner *r, struct handoff *h)
 {
 	struct lu *lu = r->lu;
-	char name[HANDOFF_NAME_MAX];
-	unsigned i;
 	int ret, fd;
 
 	fd = ctl_pending_fd(lu->reply);
@@ -162,18 +161,85 @@ static int add_exec_fds(struct runner *r, struct handoff *h)
 		return -errno;
 	if (!ret)
 		ret = handoff_add(h, "old-exe", fd, HK_FILE);
-	if (ret) {
+	if (ret)
 		close(fd);
+	return ret;
+}
+
+/*
+ * The guardian: a child sharing our address space (CLONE_VM, like the
+ * child of posix_spawn) with its own copy of the fd table. It keeps the
+ * old image's memory and the old VM's fds alive across execve, so that
+ * execve neither tears down the old address space (and KVM's mappings of
+ * it) nor destroys the old VM: both happen when the guardian exits, after
+ * the new image runs the guest, at idle priority. It only makes raw system
+ * calls (no libc: it shares the parent's thread state) and exits when the
+ * pipe's write end, handed to the new image as "guardian", is closed.
+ */
+static long raw_syscall3(long nr, long a, long b, long c)
+{
+	long ret;
+
+	asm volatile("syscall" : "=a"(ret) : "a"(nr), "D"(a), "S"(b), "d"(c)
+		     : "rcx", "r11", "memory");
+	return ret;
+}
+
+static int guardian_main(void *arg)
+{
+	const int *pfd = arg;
+	struct sched_param sp = { 0 };
+	char b;
+
+	raw_syscall3(SYS_close, pfd[1], 0, 0);
+	raw_syscall3(SYS_sched_setscheduler, 0, SCHED_IDLE, (long)&sp);
+	while (raw_syscall3(SYS_read, pfd[0], (long)&b, 1) == -EINTR)
+		;
+	raw_syscall3(SYS_exit, 0, 0, 0);
+	return 0;
+}
+
+#define GUARDIAN_STACK	(64 << 10)
+
+/* Start the guardian; returns the pipe's write end (or -errno). */
+static int start_guardian(pid_t *pid)
+{
+	static int pfd[2];
+	static uint8_t *stack;
+	int ret;
+
+	if (!stack) {
+		stack = mmap(NULL, GUARDIAN_STACK, PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+		if (stack == MAP_FAILED) {
+			stack = NULL;
+			return -ENOMEM;
+		}
+	}
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return -errno;
+	*pid = clone(guardian_main, stack + GUARDIAN_STACK, CLONE_VM | SIGCHLD, pfd);
+	ret = *pid < 0 ? -errno : 0;
+	close(pfd[0]);
+	if (ret) {
+		close(pfd[1]);
 		return ret;
 	}
-	/* the old VM's fds: destroyed after the guest runs again */
-	if (!ret)
-		ret = handoff_add(h, "old-vm", r->vm->vm_fd, HK_ANY);
-	for (i = 0; !ret && i < r->vm->ncpus; i++) {
-		snprintf(name, sizeof(name), "old-vcpu%u", i);
-		ret = handoff_add(h, name, r->vm->vcpus[i]->fd, HK_ANY);
-	}
-	return ret;
+	return pfd[1];
+}
+
+/* Let the guardian go and wait for it: its exit is the old image's
+ * teardown. Returns how long that took. */
+static uint64_t end_guardian(int wfd, pid_t pid)
+{
+	uint64_t t0 = util_now_ns();
+
+	if (wfd >= 0)
+		close(wfd);
+	if (pid > 0)
+		while (waitpid(pid, NULL, __WALL) < 0 && errno == EINTR)
+			;
+	return (util_now_ns() - t0) / 1000;
 }
 
 int lu_exec_update(struct runner *r, const char *binary, char *err, size_t errlen)
@@ -193,6 +259,8 @@ int lu_exec_update(struct runner *r, const char *binary, char *err, size_t errle
 	uint64_t t[4];
 	unsigned n = 0, i;
 	uint8_t *eb;
+	int guard_w = -1;
+	pid_t guard_pid = 0;
 
 	ret = probe_binary(binary, err, errlen);
 	if (ret)
@@ -202,6 +270,10 @@ int lu_exec_update(struct runner *r, const char *binary, char *err, size_t errle
 		ret = lu_collect_fds(r, &lu->ho);
 	if (!ret)
 		ret = add_exec_fds(r, &lu->ho);
+	if (!ret) {
+		guard_w = start_guardian(&guard_pid);
+		ret = guard_w < 0 ? guard_w : handoff_add(&lu->ho, "guardian", guard_w, HK_FILE);
+	}
 	if (!ret) {
 		u.t_hello_ns = util_now_ns();
 		ret = lu_prepare_write(r, &lu->ho, &u, lu->state, LU_EXEC_BLOCK, &plen);
@@ -213,6 +285,7 @@ int lu_exec_update(struct runner *r, const char *binary, char *err, size_t errle
 		snprintf(err, errlen, "preparing exec: %s", strerror(-ret));
 		if (old_exe >= 0)
 			close(old_exe);
+		end_guardian(guard_w, guard_pid);
 		return ret;
 	}
 	for (i = 0; i < lu->ho.n; i++)
@@ -253,6 +326,7 @@ int lu_exec_update(struct runner *r, const char *binary, char *err, size_t errle
 		put_le32(eb + EB_BASE, (uint32_t)base);
 		put_le32(eb + EB_NFDS, lu->ho.n);
 		put_le32(eb + EB_TIMEOUT, (uint32_t)lu->blackout_timeout_ms);
+		put_le32(eb + EB_GUARDIAN, (uint32_t)guard_pid);
 		t[3] = util_now_ns();
 		lu_put_times(eb + EB_TIMES, t, 4);
 		execve(binary, (char *const *)argv, environ);
@@ -264,6 +338,7 @@ int lu_exec_update(struct runner *r, const char *binary, char *err, size_t errle
 	/* still the old image: nothing changed for the guest */
 	close_range_n(base, lu->ho.n);
 	close(old_exe);
+	end_guardian(guard_w, guard_pid);
 	if (!was_paused)
 		vm_resume(r->vm);
 	return ret;
@@ -447,7 +522,7 @@ static void reply_client(struct runner *r, int fd, bool rolled_back, const char 
 static int exec_prepare(const struct config *args, const uint8_t *state,
 			struct lu_config_store *cs, struct handoff *h,
 			struct lu_update_info *u, uint64_t *t, size_t *slen,
-			unsigned *timeout_ms)
+			unsigned *timeout_ms, pid_t *guardian)
 {
 	const uint8_t *eb = state + LU_EXEC_BLOCK;
 	int fds[HANDOFF_MAX_FDS];
@@ -465,6 +540,7 @@ static int exec_prepare(const struct config *args, const uint8_t *state,
 	}
 	lu_get_times(eb + EB_TIMES, t, 4);
 	*timeout_ms = get_le32(eb + EB_TIMEOUT);
+	*guardian = (pid_t)get_le32(eb + EB_GUARDIAN);
 	if (*timeout_ms < 1 || *timeout_ms > 60000)
 		*timeout_ms = LU_BLACKOUT_TIMEOUT_MS;
 	for (i = 0; i < nfds; i++)
@@ -475,22 +551,21 @@ static int exec_prepare(const struct config *args, const uint8_t *state,
 	return ret;
 }
 
-struct old_vm {
-	struct handoff *h;	/* what is left of the table: old-vm, old-vcpuN */
+struct guardian_end {
+	int fd;			/* the pipe's write end */
+	pid_t pid;
 	uint64_t *teardown_us;
 };
 
-/* Close the old VM's fds (its destruction) on a helper thread. */
-static void *old_vm_thread(void *arg)
+/* Release the guardian (the old image's memory and VM go with it) off the
+ * main thread, and time it. */
+static void *guardian_thread(void *arg)
 {
-	struct old_vm *o = arg;
-	uint64_t t0 = util_now_ns();
+	struct guardian_end *g = arg;
 
-	pthread_setname_np(pthread_self(), "old-vm");
-	handoff_close_all(o->h);
-	*o->teardown_us = (util_now_ns() - t0) / 1000;
-	free(o->h);
-	free(o);
+	pthread_setname_np(pthread_self(), "old-image");
+	*g->teardown_us = end_guardian(g->fd, g->pid);
+	free(g);
 	return NULL;
 }
 
@@ -509,7 +584,9 @@ int lu_exec_incoming(struct runner *r, const struct config *args)
 	unsigned n, i, timeout_ms;
 	size_t slen;
 	pthread_t old_vm;
-	struct old_vm *ov;
+	struct guardian_end *ge;
+	int guard_fd;
+	pid_t guard_pid;
 
 	if (!lu || !h)
 		return LUVMM_EXIT_ERROR;
@@ -520,7 +597,7 @@ int lu_exec_incoming(struct runner *r, const struct config *args)
 		log_err("update: cannot map the state memfd: %s", strerror(errno));
 		return LUVMM_EXIT_ERROR;
 	}
-	if (exec_prepare(args, lu->state, &cs, h, &u, t, &slen, &timeout_ms))
+	if (exec_prepare(args, lu->state, &cs, h, &u, t, &slen, &timeout_ms, &guard_pid))
 		return LUVMM_EXIT_ERROR;	/* nothing to roll back with */
 	r->cfg = cs.cfg;
 	r->cfg.fault = args->fault;
@@ -542,6 +619,7 @@ int lu_exec_incoming(struct runner *r, const struct config *args)
 	ram_fd = handoff_take(h, "ram");
 	api_fd = r->cfg.api_path ? handoff_take(h, "api") : -1;
 	reply_fd = handoff_take(h, "ctl-reply");
+	guard_fd = handoff_take(h, "guardian");
 	lu->state_fd = handoff_take(h, "state");
 	ret = ram_fd < 0 ? -EBADF : 0;
 	if (!ret) {
@@ -603,6 +681,8 @@ int lu_exec_incoming(struct runner *r, const struct config *args)
 		fcntl(api_fd, F_SETFD, FD_CLOEXEC);
 	if (reply_fd >= 0)
 		fcntl(reply_fd, F_SETFD, FD_CLOEXEC);
+	if (guard_fd >= 0)
+		fcntl(guard_fd, F_SETFD, FD_CLOEXEC);
 	if (reason)
 		r->updates--;	/* the update did not happen */
 
@@ -629,16 +709,17 @@ int lu_exec_incoming(struct runner *r, const struct config *args)
 		for (i = 0; i < r->vm->mem.nslots; i++)
 			if (vm_register_slot(r->vm, i))
 				break;
-	ov = malloc(sizeof(*ov));
-	if (ov) {
-		*ov = (struct old_vm){ h, &lu->last.ph.teardown };
-		if (!pthread_create(&old_vm, NULL, old_vm_thread, ov))
+	handoff_close_all(h);	/* anything left over */
+	free(h);
+	ge = malloc(sizeof(*ge));
+	if (ge) {
+		*ge = (struct guardian_end){ guard_fd, guard_pid, &lu->last.ph.teardown };
+		if (!pthread_create(&old_vm, NULL, guardian_thread, ge))
 			pthread_detach(old_vm);
 		else
-			old_vm_thread(ov);
+			guardian_thread(ge);
 	} else {
-		handoff_close_all(h);
-		free(h);
+		lu->last.ph.teardown = end_guardian(guard_fd, guard_pid);
 	}
 	if (ls.started) {
 		pthread_join(ls.thread, NULL);
