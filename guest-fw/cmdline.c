@@ -199,6 +199,8 @@ static bool parse_kv(const char *k, size_t kn, const char *v, size_t vn,
 		return parse_range(v, vn, 1, 60000000, &c->hb_period_us);
 	} else if (tok_is(k, kn, "serial_period_ms")) {
 		return parse_range(v, vn, 0, 3600000, &c->serial_period_ms);
+	} else if (tok_is(k, kn, "gap_log_us")) {
+		return parse_range(v, vn, 0, 60000000, &c->gap_log_us);
 	} else if (tok_is(k, kn, "timer_hz")) {
 		return parse_range(v, vn, 0, 10000, &c->timer_hz);
 	} else if (tok_is(k, kn, "tsc_khz")) {

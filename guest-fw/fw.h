@@ -133,6 +133,7 @@ struct fw_config {
 	uint64_t mc_base;
 	uint64_t mc_size;
 	uint64_t hb_period_us;
+	uint64_t gap_log_us;	/* print a "gap" line for gaps this long (0: off) */
 	uint64_t serial_period_ms;
 	uint64_t timer_hz;
 	uint64_t tsc_khz;	/* 0: not given */

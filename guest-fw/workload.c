@@ -76,6 +76,10 @@ static __noinline uint64_t hb_tick(struct pcpu *p, uint64_t now)
 	/* exits of the previous slow path count in this heartbeat */
 	s->max_hb = MAX(s->max_hb, s->max_exit);
 	s->max_exit = 0;
+	/* a long gap gets its own serial line at once: the way to see a
+	 * stall where nothing reads the report port (under QEMU) */
+	if (cfg.gap_log_us && s->max_hb >= us_to_tsc(cfg.gap_log_us))
+		con_line(p, "gap us=%lu hb=%lu", tsc_to_us(s->max_hb), s->seq);
 	s->max_all = MAX(s->max_all, s->max_hb);
 	s->max_ser = MAX(s->max_ser, s->max_hb);
 	report(p, LUVMM_REPORT_HEARTBEAT, s->seq, s->max_hb, s->max_all,
