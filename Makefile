@@ -57,7 +57,13 @@ VMM_SRCS := \
 	vmm/devices/report.c \
 	vmm/devices/serial.c \
 	vmm/iobus.c \
+	vmm/iommu/iommu.c \
+	vmm/iommu/iommufd.c \
 	vmm/iommu/iopt.c \
+	vmm/iommu/iova_tree.c \
+	vmm/iommu/maplog.c \
+	vmm/iommu/soft.c \
+	vmm/iommu/vfio.c \
 	vmm/json.c \
 	vmm/liveupdate/crc32c.c \
 	vmm/liveupdate/handoff.c \
@@ -65,6 +71,7 @@ VMM_SRCS := \
 	vmm/liveupdate/lu_exec.c \
 	vmm/liveupdate/lu_incoming.c \
 	vmm/liveupdate/record.c \
+	vmm/liveupdate/replay.c \
 	vmm/liveupdate/state.c \
 	vmm/loader.c \
 	vmm/log.c \
@@ -82,7 +89,12 @@ VMM_SRCS := \
 VMM_MAIN := vmm/main.c
 
 # ---- device simulator (hardware stand-in, a separate process) ------------
-DEVSIM_SRCS :=
+DEVSIM_SRCS := \
+	devsim/busguard.c \
+	devsim/engine.c \
+	devsim/main.c \
+	devsim/proto.c \
+	devsim/slots.c
 
 # ---- tests -----------------------------------------------------------------
 TAP_SRCS := tests/tap.c
@@ -92,7 +104,10 @@ UNIT_TESTS := \
 	tests/test_ctl.c \
 	tests/test_dev_report.c \
 	tests/test_dev_serial.c \
+	tests/test_devsim.c \
 	tests/test_iobus.c \
+	tests/test_iommu.c \
+	tests/test_iommufd.c \
 	tests/test_iopt.c \
 	tests/test_json.c \
 	tests/test_loader.c \
@@ -206,16 +221,16 @@ $(FW_BIN): $(FW_ELF)
 	$(Q)objcopy -O binary $< $@
 
 # ---- benchmarks (built by all, run by hand; see bench/README-*.md) ---------
-BENCH_BINS := $(BUILD)/bench/iopt_bench
+BENCH_BINS := $(BUILD)/bench/iopt_bench $(BUILD)/bench/replay_bench
 
-$(BUILD)/bench/iopt_bench: $(BUILD)/obj/bench/iopt_bench.o $(VMM_LIB)
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(VMM_LIB)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 all: $(BENCH_BINS)
 
--include $(BUILD)/obj/bench/iopt_bench.d
+-include $(BUILD)/obj/bench/iopt_bench.d $(BUILD)/obj/bench/replay_bench.d
 
 # Every test binary through prove, each limited to 30 s by tests/run-test.
 check: all tests

@@ -63,6 +63,11 @@ enum luvmm_report_type {
 	/* The guest rejected its command line. arg0 = offset of the
 	 * offending token in the command line. */
 	LUVMM_REPORT_BADCMDLINE = 8,
+	/* DMA workload progress. arg0 = jobs completed and verified,
+	 * arg1 = payload mismatches seen, arg2 = jobs that ended in a
+	 * device fault, arg3 = map/unmap requests done, arg4 = map/unmap
+	 * requests refused, arg5 = MSIs taken. */
+	LUVMM_REPORT_DMA = 9,
 	LUVMM_REPORT_TYPE_MAX
 };
 
@@ -93,6 +98,7 @@ enum luvmm_workload {
 	LUVMM_WORKLOAD_IDLE = 0,
 	LUVMM_WORKLOAD_HEARTBEAT = 1,
 	LUVMM_WORKLOAD_MEMCHECK = 2,
+	LUVMM_WORKLOAD_DMA = 3,
 	LUVMM_WORKLOAD_MAX
 };
 
@@ -144,6 +150,107 @@ static inline uint64_t luvmm_memcheck_word(uint64_t gpa, uint64_t gen)
 #define LUVMM_BOOT_STACK	0x80000ULL
 #define LUVMM_BOOT_AREA_END	0x8000ULL	/* [0, this) is luvmm's */
 #define LUVMM_AP_TRAMPOLINE	0x8000ULL	/* guest-fw's SIPI page */
+
+/*
+ * Paravirtual IOMMU (port 0x510). The guest asks the VMM to map or unmap
+ * I/O virtual addresses of the DMA device: a 32-bit OUT of the guest-
+ * physical address (below 4 GiB, 8-byte aligned) of a struct
+ * luvmm_iommu_req; luvmm fills `status` before the OUT retires. The VMM
+ * maps the guest RAM behind [gpa, gpa+len) at [iova, iova+len) through its
+ * IOMMU backend (iommufd or soft), with iommufd's rules: 4 KiB aligned,
+ * a map over an existing mapping fails, an unmap must cover whole earlier
+ * mappings. A request made while the VMM rebuilds its IOMMU state after a
+ * live update waits (only that vCPU) until the rebuild is done.
+ * (virtio-iommu is the standard interface; this is the simple first step.)
+ */
+#define LUVMM_PORT_IOMMU	0x510
+
+enum luvmm_iommu_op {
+	LUVMM_IOMMU_MAP = 1,
+	LUVMM_IOMMU_UNMAP = 2,
+};
+
+#define LUVMM_IOMMU_READ	(1u << 0)	/* the device may read */
+#define LUVMM_IOMMU_WRITE	(1u << 1)	/* the device may write */
+
+/* Status: 0 done, else a positive errno (EINVAL, EEXIST, ENOENT, ENOSPC,
+ * ENODEV: no IOMMU device). */
+struct luvmm_iommu_req {
+	uint32_t op;		/* enum luvmm_iommu_op */
+	uint32_t prot;		/* LUVMM_IOMMU_READ | _WRITE (map) */
+	uint64_t iova;
+	uint64_t gpa;		/* map: guest RAM to map */
+	uint64_t len;
+	uint32_t status;	/* written by luvmm */
+	uint32_t reserved;	/* 0 */
+};
+_Static_assert(sizeof(struct luvmm_iommu_req) == 40, "luvmm_iommu_req is 40 bytes");
+
+/*
+ * The DMA device (luvmm-devsim, or a real device with the same interface
+ * behind VFIO). BAR0 is one 4 KiB page at LUVMM_DMA_BAR0, plain memory
+ * shared by the guest and the device (no exit on access). The doorbell is
+ * an OUT to port 0x520 (any width, any value), which the device sees
+ * through an eventfd. The MSI is programmed by two 32-bit OUTs: port 0x524
+ * takes the vector (0: none), port 0x528 the destination APIC ID.
+ *
+ * BAR0 layout: a header, then LUVMM_DMA_SLOTS job slots. To submit, the
+ * guest fills a free slot (status FREE or DONE/FAULT it consumed), sets its
+ * status to SUBMITTED last (release), rings the doorbell. The device picks
+ * SUBMITTED slots, marks them BUSY, performs the DMA through the IOMMU (every
+ * access translated at its IOVA, page by page), writes `fault_iova`
+ * and status DONE or FAULT, sets bit <slot> in irq_status, and raises the
+ * MSI. The guest acknowledges by clearing the bits it saw with an atomic
+ * AND on irq_status (the device sets bits with an atomic OR: the page is
+ * the same memory for both).
+ */
+#define LUVMM_DMA_BAR0		0xe0000000ULL
+#define LUVMM_DMA_BAR0_SIZE	4096
+#define LUVMM_PORT_DMA_DOORBELL	0x520
+#define LUVMM_PORT_DMA_MSI_VEC	0x524
+#define LUVMM_PORT_DMA_MSI_DEST	0x528
+#define LUVMM_DMA_MAGIC		0x414d444cU	/* "LDMA" */
+#define LUVMM_DMA_SLOTS		16
+
+enum luvmm_dma_op {
+	LUVMM_DMA_COPY = 1,	/* len bytes from src_iova to dst_iova */
+	LUVMM_DMA_FILL = 2,	/* len bytes of the 64-bit pattern at dst_iova */
+};
+
+enum luvmm_dma_status {
+	LUVMM_DMA_FREE = 0,
+	LUVMM_DMA_SUBMITTED = 1,
+	LUVMM_DMA_BUSY = 2,
+	LUVMM_DMA_DONE = 3,
+	LUVMM_DMA_FAULT = 4,	/* a translation failed: fault_iova says where */
+};
+
+struct luvmm_dma_slot {
+	uint32_t op;		/* enum luvmm_dma_op */
+	uint32_t status;	/* enum luvmm_dma_status */
+	uint64_t job;		/* the guest's job number, echoed in done_job */
+	uint64_t src_iova;
+	uint64_t dst_iova;
+	uint64_t len;		/* 8-byte multiple, at most 1 MiB */
+	uint64_t pattern;
+	uint64_t fault_iova;
+	uint64_t done_job;	/* = job when the device finished it */
+};
+_Static_assert(sizeof(struct luvmm_dma_slot) == 64, "luvmm_dma_slot is 64 bytes");
+
+struct luvmm_dma_bar {
+	uint32_t magic;		/* LUVMM_DMA_MAGIC, set by the device */
+	uint32_t version;	/* 1 */
+	uint32_t irq_status;	/* bit i: slot i finished (device sets) */
+	uint32_t reserved;
+	uint64_t jobs_done;	/* counters, device-written */
+	uint64_t jobs_faulted;
+	uint64_t bytes;
+	uint8_t pad[24];
+	struct luvmm_dma_slot slot[LUVMM_DMA_SLOTS];
+};
+_Static_assert(sizeof(struct luvmm_dma_bar) == 64 + 64 * LUVMM_DMA_SLOTS,
+	       "luvmm_dma_bar layout");
 
 #define MULTIBOOT_BOOTLOADER_MAGIC	0x2badb002U
 #define MULTIBOOT_HEADER_MAGIC		0x1badb002U

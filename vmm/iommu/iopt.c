@@ -298,6 +298,14 @@ void iopt_destroy(struct iopt *t)
 	free(t);
 }
 
+void iopt_abandon(struct iopt *t)
+{
+	if (!t)
+		return;
+	free(t->deferred);
+	free(t);
+}
+
 /* ---- map ---------------------------------------------------------------- */
 
 struct new_tbl {

@@ -111,6 +111,13 @@ int __must_check iopt_create(const struct iopt_mem_ops *ops, void *ctx,
 			     uint32_t flags, struct iopt **out);
 /* Free every table (deferred ones too) and t. Accepts NULL. */
 void iopt_destroy(struct iopt *t);
+/*
+ * Free t but leave every table as it is: the tables may still be walked
+ * by a device another process now drives (a VMM that retires after a live
+ * update). Freeing them would write free-list links into live tables.
+ * Accepts NULL.
+ */
+void iopt_abandon(struct iopt *t);
 /* PA of the root table: what goes into a root word. */
 uint64_t iopt_root(const struct iopt *t);
 /* The walkable view of t (valid while t lives). */
