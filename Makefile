@@ -54,6 +54,8 @@ VMM_SRCS := \
 	vmm/config.c \
 	vmm/ctl.c \
 	vmm/devices/devices.c \
+	vmm/devices/passthrough.c \
+	vmm/devices/pt_iommu.c \
 	vmm/devices/report.c \
 	vmm/devices/serial.c \
 	vmm/iobus.c \
@@ -123,8 +125,12 @@ INT_HARNESS_SRCS := \
 INT_TESTS := \
 	tests/integration/test_badinput.c \
 	tests/integration/test_boot.c \
+	tests/integration/test_dma_updates.c \
 	tests/integration/test_liveupdate.c \
+	tests/integration/test_lu_races.c \
+	tests/integration/test_lu_stress.c \
 	tests/integration/test_memcheck.c \
+	tests/integration/test_passthrough.c \
 	tests/integration/test_pause.c \
 	tests/integration/test_qemu_boot.c \
 	tests/integration/test_rollback.c
@@ -135,6 +141,8 @@ FW_SRCS := \
 	guest-fw/cmdline.c \
 	guest-fw/con.c \
 	guest-fw/cpu.c \
+	guest-fw/dma.c \
+	guest-fw/dmamap.c \
 	guest-fw/entry.S \
 	guest-fw/lib.c \
 	guest-fw/main.c \
@@ -246,6 +254,12 @@ check: all tests
 # The README's main job.
 demo: all
 	$(Q)LUVMM_BUILD=$(abspath $(BUILD)) scripts/demo
+
+# Live-update downtime beside QEMU's, report in bench/out/ (bench/README.md).
+# BENCH_ARGS=--quick for a smoke run.
+.PHONY: bench
+bench: all
+	$(Q)bench/downtime --build $(abspath $(BUILD)) $(BENCH_ARGS)
 
 sanitize:
 	$(MAKE) BUILD=build-san SAN=$(if $(filter thread,$(SAN)),thread,address) check

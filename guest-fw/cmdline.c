@@ -2,7 +2,7 @@
 /*
  * cmdline.c: what guest-fw learns from its loader: copies the Multiboot
  * command line and memory map into .bss, parses the command line into
- * struct fw_config, and checks the memcheck region against RAM.
+ * struct fw_config, and checks the memcheck and dma regions against RAM.
  *
  * Runs at CPL3. The copy must come before fw touches any memory past its
  * image: QEMU puts the Multiboot info right after .bss.
@@ -148,6 +148,7 @@ static bool parse_workloads(const char *s, size_t n, struct fw_config *c)
 		[LUVMM_WORKLOAD_IDLE] = "idle",
 		[LUVMM_WORKLOAD_HEARTBEAT] = "heartbeat",
 		[LUVMM_WORKLOAD_MEMCHECK] = "memcheck",
+		[LUVMM_WORKLOAD_DMA] = "dma",
 	};
 	size_t i = 0;
 
@@ -168,7 +169,9 @@ static bool parse_workloads(const char *s, size_t n, struct fw_config *c)
 	return true;
 }
 
-static bool parse_memcheck(const char *s, size_t n, struct fw_config *c)
+/* SIZE@BASE, both with an optional K/M/G suffix. */
+static bool parse_region(const char *s, size_t n, uint64_t *size,
+			 uint64_t *base)
 {
 	size_t at = 0;
 
@@ -176,8 +179,8 @@ static bool parse_memcheck(const char *s, size_t n, struct fw_config *c)
 		at++;
 	if (at == n)
 		return false;
-	return parse_num(s, at, true, &c->mc_size) &&
-	       parse_num(s + at + 1, n - at - 1, true, &c->mc_base);
+	return parse_num(s, at, true, size) &&
+	       parse_num(s + at + 1, n - at - 1, true, base);
 }
 
 /* One key=value token; false (with *why) if the value is bad. */
@@ -194,7 +197,13 @@ static bool parse_kv(const char *k, size_t kn, const char *v, size_t vn,
 	} else if (tok_is(k, kn, "workload")) {
 		return parse_workloads(v, vn, c);
 	} else if (tok_is(k, kn, "memcheck")) {
-		return parse_memcheck(v, vn, c);
+		return parse_region(v, vn, &c->mc_size, &c->mc_base);
+	} else if (tok_is(k, kn, "dma")) {
+		return parse_region(v, vn, &c->dma_size, &c->dma_base);
+	} else if (tok_is(k, kn, "dma_churn")) {
+		return parse_range(v, vn, 0, 1000000000, &c->dma_churn);
+	} else if (tok_is(k, kn, "dma_maps")) {
+		return parse_range(v, vn, 0, DMA_MAX_MAPS, &c->dma_maps);
 	} else if (tok_is(k, kn, "hb_period_us")) {
 		return parse_range(v, vn, 1, 60000000, &c->hb_period_us);
 	} else if (tok_is(k, kn, "serial_period_ms")) {
@@ -233,11 +242,15 @@ static void set_defaults(struct fw_config *c)
 	c->workload[0] = LUVMM_WORKLOAD_HEARTBEAT;
 	c->mc_base = 16ULL << 20;
 	c->mc_size = 16ULL << 20;
+	c->dma_base = 32ULL << 20;	/* right after memcheck's default */
+	c->dma_size = 16ULL << 20;
+	c->dma_churn = 16;
 	c->hb_period_us = 2000;
 	c->serial_period_ms = 1000;
 	c->timer_hz = 100;
 	c->err_off = -1;
 	c->mc_off = -1;
+	c->dma_off = -1;
 }
 
 /*
@@ -274,6 +287,8 @@ void cmdline_parse(const char *s, struct fw_config *c)
 			return;
 		} else if (tok_is(s + start, eq - start, "memcheck")) {
 			c->mc_off = start;
+		} else if (tok_is(s + start, eq - start, "dma")) {
+			c->dma_off = start;
 		}
 		if (!known && c->nwarn < ARRAY_SIZE(c->warn_off))
 			c->warn_off[c->nwarn++] = start;
@@ -303,20 +318,48 @@ static bool in_ram(uint64_t base, uint64_t end)
 	return cur >= end;
 }
 
-/* NULL if the memcheck region can be split into `parts`, else why not. */
-const char *memcheck_region_check(const struct fw_config *c, uint32_t parts,
-				  bool gib_pages)
+/* The checks every workload region gets once its own rules passed. */
+static const char *ram_check(uint64_t base, uint64_t size, bool gib_pages)
 {
-	uint64_t base = c->mc_base, size = c->mc_size;
 	uint64_t mapped = (uint64_t)(gib_pages ? MAP_1G_GIB : MAP_2M_GIB) << 30;
 
-	if (base % MC_ALIGN || size % MC_ALIGN || size < parts * MC_ALIGN)
-		return "unaligned-or-too-small";
 	if (base + size < base || base + size > mapped)
 		return "beyond-page-tables";
 	if (base < FW_LOW_END)
 		return "overlaps-firmware";
 	if (!in_ram(base, base + size))
 		return "outside-ram";
+	return NULL;
+}
+
+/* NULL if the memcheck region can be split into `parts`, else why not. */
+const char *memcheck_region_check(const struct fw_config *c, uint32_t parts,
+				  bool gib_pages)
+{
+	uint64_t base = c->mc_base, size = c->mc_size;
+
+	if (base % MC_ALIGN || size % MC_ALIGN || size < parts * MC_ALIGN)
+		return "unaligned-or-too-small";
+	return ram_check(base, size, gib_pages);
+}
+
+const char *dma_region_check(const struct fw_config *c, bool gib_pages,
+			     bool with_memcheck)
+{
+	uint64_t base = c->dma_base, size = c->dma_size;
+	const char *why;
+
+	if (base % DMA_ALIGN || size % DMA_ALIGN)
+		return "unaligned";
+	if (size < DMA_MIN_SIZE)
+		return "too-small";
+	if (size > DMA_MAX_SIZE)
+		return "too-large";
+	why = ram_check(base, size, gib_pages);
+	if (why)
+		return why;
+	if (with_memcheck && base < c->mc_base + c->mc_size &&
+	    c->mc_base < base + size)
+		return "overlaps-memcheck";
 	return NULL;
 }

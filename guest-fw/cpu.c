@@ -60,6 +60,7 @@ struct trap_frame {
 
 _Static_assert(offsetof(struct pcpu, ticks) == PCPU_TICKS, "PCPU_TICKS");
 _Static_assert(offsetof(struct pcpu, self) == PCPU_SELF, "PCPU_SELF");
+_Static_assert(offsetof(struct pcpu, msis) == PCPU_MSIS, "PCPU_MSIS");
 
 static void iobitmap_allow(uint32_t first, uint32_t last)
 {
@@ -72,6 +73,7 @@ static void iobitmap_allow(uint32_t first, uint32_t last)
 /*
  * Runs at CPL3 (natively) as the BSP's first act, before any port access:
  * a set bit denies the port. Opens COM1, luvmm's report/power-off/info
+ * ports, the paravirtual IOMMU and the DMA device's doorbell and MSI
  * ports, QEMU's isa-debug-exit, and the PIT channel 2 ports used to
  * calibrate the TSC.
  */
@@ -83,6 +85,8 @@ void iobitmap_init(void)
 	iobitmap_allow(0xf4, 0xf4);
 	iobitmap_allow(LUVMM_PORT_COM1, LUVMM_PORT_COM1 + 7);
 	iobitmap_allow(LUVMM_PORT_REPORT, LUVMM_PORT_INFO + 7);
+	iobitmap_allow(LUVMM_PORT_IOMMU, LUVMM_PORT_IOMMU + 3);
+	iobitmap_allow(LUVMM_PORT_DMA_DOORBELL, LUVMM_PORT_DMA_MSI_DEST + 3);
 }
 
 static inline void wrmsr(uint32_t msr, uint64_t v)
@@ -115,6 +119,7 @@ void idt_init(void)
 	for (v = 0; v < 32; v++)
 		idt_set(v, (uint64_t)isr_stubs + 16 * v);
 	idt_set(VEC_TIMER, (uint64_t)isr_timer);
+	idt_set(VEC_DMA, (uint64_t)isr_dma);
 	idt_set(VEC_SPURIOUS, (uint64_t)isr_spurious);
 }
 

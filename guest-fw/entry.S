@@ -194,6 +194,22 @@ isr_timer:
 	popq	%rax
 	iretq
 
+/* DMA device MSI: count it, EOI. Same shape as isr_timer. */
+	.globl	isr_dma
+isr_dma:
+	incq	%gs:PCPU_MSIS
+	pushq	%rax
+	pushq	%rcx
+	pushq	%rdx
+	movl	$MSR_X2APIC_EOI, %ecx
+	xorl	%eax, %eax
+	xorl	%edx, %edx
+	wrmsr
+	popq	%rdx
+	popq	%rcx
+	popq	%rax
+	iretq
+
 	.globl	isr_spurious
 isr_spurious:
 	iretq

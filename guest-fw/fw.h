@@ -26,10 +26,12 @@
 #define GDT_ENTRIES	(6 + 2 * FW_MAX_CPUS)
 
 #define VEC_TIMER	0x20
+#define VEC_DMA		0x40	/* the DMA device's MSI */
 #define VEC_SPURIOUS	0xff
 
 #define PCPU_TICKS	0	/* offsetof(struct pcpu, ticks): timer ISR */
 #define PCPU_SELF	8	/* offsetof(struct pcpu, self) */
+#define PCPU_MSIS	16	/* offsetof(struct pcpu, msis): DMA MSI ISR */
 
 /* kcall numbers (RDI at the ud2 in kcall()). */
 #define KCALL_RDMSR	1	/* a = msr -> val, tsc read right after */
@@ -96,7 +98,7 @@ struct hb_state {
 	uint64_t next_hb;	/* TSC of the next heartbeat */
 	uint64_t next_ser;	/* TSC of the next serial line (if enabled) */
 	uint64_t next_poweroff;	/* BSP: TSC to power off at (0: never) */
-	uint64_t progress;	/* HEARTBEAT arg5: memcheck passes */
+	uint64_t progress;	/* HEARTBEAT arg5: memcheck passes, dma jobs */
 	uint64_t mc_gen;	/* memcheck: generation now in memory */
 	uint64_t mc_mismatches;
 	uint64_t mc_pass_cycles;	/* how long the last pass took */
@@ -110,6 +112,7 @@ struct hb_state {
 struct pcpu {
 	uint64_t ticks;		/* PCPU_TICKS: bumped by the timer ISR */
 	struct pcpu *self;	/* PCPU_SELF: %gs:8 finds this struct */
+	uint64_t msis;		/* PCPU_MSIS: bumped by the DMA MSI ISR */
 	uint32_t index;		/* logical CPU = APIC ID (see docs) */
 	uint32_t apic_id;	/* as read from the x2APIC ID register */
 	uint32_t online;	/* AP checked in (release store) */
@@ -132,6 +135,10 @@ struct fw_config {
 	uint8_t workload[FW_MAX_CPUS];
 	uint64_t mc_base;
 	uint64_t mc_size;
+	uint64_t dma_base;	/* dma= region (dma.c's buffers) */
+	uint64_t dma_size;
+	uint64_t dma_churn;	/* remap a buffer every N jobs (0: never) */
+	uint64_t dma_maps;	/* extra 4 KiB mappings made at start */
 	uint64_t hb_period_us;
 	uint64_t gap_log_us;	/* print a "gap" line for gaps this long (0: off) */
 	uint64_t serial_period_ms;
@@ -143,10 +150,18 @@ struct fw_config {
 	uint32_t fault;		/* FAULT_* */
 	int32_t err_off;	/* first rejected token (BADCMDLINE), or -1 */
 	int32_t mc_off;		/* the memcheck= token, or -1 (default) */
+	int32_t dma_off;	/* the dma= token, or -1 (default) */
 	/* unknown keys, reported as warnings after the boot line */
 	uint32_t nwarn;
 	uint16_t warn_off[8];
 };
+
+/* dma= region limits: 2 MiB aligned (large IOMMU leaves), room for the
+ * fixed buffer layout, and no larger than an IOVA window (dma.c). */
+#define DMA_ALIGN	(2ULL << 20)
+#define DMA_MIN_SIZE	(12ULL << 20)
+#define DMA_MAX_SIZE	(2ULL << 30)
+#define DMA_MAX_MAPS	200000
 
 #define FAULT_NONE	0
 #define FAULT_UD	1
@@ -187,6 +202,7 @@ extern char kcall_ud2[];
 extern uint64_t gdt[GDT_ENTRIES];
 extern char isr_stubs[];	/* 32 stubs, ISR_STUB_SIZE bytes apart */
 void isr_timer(void);
+void isr_dma(void);
 void isr_spurious(void);
 
 /* kcall: ud2 at kcall_ud2; the CPL0 #UD handler does the work. */
@@ -307,9 +323,73 @@ void bootinfo_copy(void);
 void cmdline_parse(const char *s, struct fw_config *c);
 const char *memcheck_region_check(const struct fw_config *c, uint32_t parts,
 				  bool gib_pages);
+/* NULL if the dma= region is usable (and, when memcheck runs, apart from
+ * its region), else why not. */
+const char *dma_region_check(const struct fw_config *c, bool gib_pages,
+			     bool with_memcheck);
 
 /* workload.c */
 __noreturn void workload_run(struct pcpu *p, uint64_t start_tsc);
+/* Heartbeat slow path for workloads with their own loop: the caller folds
+ * its largest gap into p->hb.max_hb first. Returns a fresh TSC. */
+uint64_t workload_hb_tick(struct pcpu *p, uint64_t now);
+
+/* dma.c: the dma workload (one vCPU runs it) */
+/* Index of the one vCPU that runs dma (the lowest online one asking for it),
+ * or FW_MAX_CPUS if none. Valid once the workloads are released. */
+uint32_t dma_owner(void);
+/* Returns only if there is no device: the caller falls back to heartbeat. */
+void dma_run(struct pcpu *p);
+/* The periodic "dma ..." serial line (from workload_hb_tick). */
+void dma_status_line(struct pcpu *p);
+/* Gap tracking and the slow path (heartbeat, reports): call often. */
+void dma_tick(struct pcpu *p);
+/* May an error line be printed now (a few per second)? Uses one up. */
+bool dma_line_ok(void);
+/* A 32-bit OUT that is also a compiler memory barrier. */
+void dma_out32(uint16_t port, uint32_t v);
+
+/* dmamap.c: the dma workload's buffers and its PV IOMMU requests */
+#define DMA_BUF_SRC_L	0		/* COPY sources: device READ */
+#define DMA_BUF_SRC_M	1
+#define DMA_BUF_DST(s)	(2 + (s))	/* slot s's destination: READ|WRITE */
+#define DMA_NBUF	(2 + LUVMM_DMA_SLOTS)
+#define DMAMAP_IOVA_A	0x100000000ULL	/* IOVA = window + region offset */
+#define DMAMAP_IOVA_B	0x180000000ULL	/* churn's other placement */
+#define DMAMAP_IOVA_X	0x200000000ULL	/* extras: IOVA_X + i * 4 KiB */
+#define DMAMAP_UNANSWERED 0xffffffffu	/* status when nobody answered */
+
+struct dma_buf {
+	uint64_t off;		/* in the dma= region */
+	uint64_t size;
+	uint64_t iova;		/* where it is mapped (if mapped) */
+	uint32_t prot;		/* LUVMM_IOMMU_* */
+	uint32_t remaps;	/* churns so far: every other one moves it */
+	bool mapped;
+};
+
+struct dmamap {
+	uint64_t base;		/* the region's GPA */
+	struct dma_buf buf[DMA_NBUF];
+	uint64_t maps;		/* requests done */
+	uint64_t refused;	/* requests refused (or unanswered) */
+};
+extern struct dmamap dmamap;
+
+/* Place the buffers in the region at base (nothing mapped yet). */
+void dmamap_layout(uint64_t base);
+/* Map b at iova; its status (0 or an errno). With probe, a "no device"
+ * answer (dmamap_is_nodev) is returned without being counted. */
+uint32_t dmamap_buf(struct pcpu *p, struct dma_buf *b, uint64_t iova,
+		    bool probe);
+bool dmamap_is_nodev(uint32_t status);
+/* Remap slot s's destination buffer; the slot must have no job. */
+void dmamap_churn(struct pcpu *p, uint32_t s);
+/* Map again the buffers a refused request left unmapped. */
+void dmamap_retry(struct pcpu *p);
+/* n separate 4 KiB mappings in the extras window onto the region's pages
+ * (size bytes), left mapped; prints how long they took. */
+void dmamap_extra(struct pcpu *p, uint64_t n, uint64_t size);
 
 /* main.c */
 __noreturn void bsp_main(struct pcpu *p);

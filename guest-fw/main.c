@@ -151,18 +151,25 @@ static __noreturn void reject(struct pcpu *p, int64_t off, const char *why)
 
 static void config_check(struct pcpu *p, bool gib_pages)
 {
-	uint32_t i, parts = 0;
+	uint32_t i, parts = 0, dma = 0;
 	const char *why;
 
 	if (cfg.err_off >= 0)
 		reject(p, cfg.err_off, "bad-value");
-	for (i = 0; i < cfg.cpus; i++)
+	for (i = 0; i < cfg.cpus; i++) {
 		parts += workload_of(i) == LUVMM_WORKLOAD_MEMCHECK;
-	if (!parts)
-		return;
-	why = memcheck_region_check(&cfg, parts, gib_pages);
-	if (why)
-		reject(p, cfg.mc_off, why);
+		dma += workload_of(i) == LUVMM_WORKLOAD_DMA;
+	}
+	if (parts) {
+		why = memcheck_region_check(&cfg, parts, gib_pages);
+		if (why)
+			reject(p, cfg.mc_off, why);
+	}
+	if (dma) {
+		why = dma_region_check(&cfg, gib_pages, parts != 0);
+		if (why)
+			reject(p, cfg.dma_off, why);
+	}
 }
 
 static void boot_line(struct pcpu *p, bool gib_pages)

@@ -3,8 +3,8 @@
  * workload.c: what each vCPU does once booted, all at CPL3: heartbeat (a
  * tight rdtsc loop measuring the largest gap, i.e. how long the vCPU was
  * not running), memcheck (verify-and-rewrite a memory region, heartbeating
- * on the same schedule) and idle (hlt at CPL0). Plus the test hooks:
- * power-off after poweroff_ms, and fault=ud|pf.
+ * on the same schedule), dma (dma.c, same heartbeats) and idle (hlt at
+ * CPL0). Plus the test hooks: power-off after poweroff_ms, and fault=ud|pf.
  *
  * Gap measurements exclude fw's own exits: after anything that leaves the
  * guest (a report, a serial line) the loop re-reads the TSC before it goes
@@ -21,6 +21,7 @@ static const char *const wl_name[LUVMM_WORKLOAD_MAX] = {
 	[LUVMM_WORKLOAD_IDLE] = "idle",
 	[LUVMM_WORKLOAD_HEARTBEAT] = "heartbeat",
 	[LUVMM_WORKLOAD_MEMCHECK] = "memcheck",
+	[LUVMM_WORKLOAD_DMA] = "dma",
 };
 
 static uint64_t ticks(struct pcpu *p)
@@ -53,6 +54,8 @@ static void status_line(struct pcpu *p)
 		con_line(p, "hb seq=%lu gap_us=%lu maxgap_us=%lu ticks=%lu",
 			 s->seq, tsc_to_us(s->max_ser), tsc_to_us(s->max_all),
 			 ticks(p));
+	else if (p->workload == LUVMM_WORKLOAD_DMA)
+		dma_status_line(p);
 	else
 		con_line(p, "memcheck pass=%lu gen=%lu mismatches=%lu hb=%lu "
 			 "gap_us=%lu maxgap_us=%lu ticks=%lu pass_us=%lu",
@@ -66,7 +69,7 @@ static void status_line(struct pcpu *p)
  * line, maybe power-off. Returns a fresh TSC so that the caller's gap
  * tracking skips the time spent here.
  */
-static __noinline uint64_t hb_tick(struct pcpu *p, uint64_t now)
+__noinline uint64_t workload_hb_tick(struct pcpu *p, uint64_t now)
 {
 	struct hb_state *s = &p->hb;
 	uint64_t hb_cycles = us_to_tsc(cfg.hb_period_us);
@@ -113,7 +116,7 @@ static __noreturn void heartbeat_run(struct pcpu *p)
 		prev = now;
 		if (unlikely(now >= next)) {
 			p->hb.max_hb = maxgap;
-			prev = hb_tick(p, now);
+			prev = workload_hb_tick(p, now);
 			maxgap = 0;
 			next = p->hb.next_hb;
 		}
@@ -135,7 +138,7 @@ static inline void mc_poll(struct pcpu *p, struct mc_clock *c)
 	c->prev = now;
 	if (unlikely(now >= p->hb.next_hb)) {
 		p->hb.max_hb = MAX(p->hb.max_hb, c->maxgap);
-		c->prev = hb_tick(p, now);
+		c->prev = workload_hb_tick(p, now);
 		c->maxgap = 0;
 	}
 }
@@ -231,22 +234,49 @@ static void fault_trigger(void)
 		(void)*(volatile uint64_t *)FAULT_PF_ADDR;
 }
 
-void workload_run(struct pcpu *p, uint64_t start)
+/* WORKLOAD report and line; memcheck and dma name their region. */
+static void workload_announce(struct pcpu *p, uint32_t w)
 {
-	struct hb_state *s = &p->hb;
-	uint32_t w = p->workload;
-
+	if (w == LUVMM_WORKLOAD_DMA) {
+		report(p, LUVMM_REPORT_WORKLOAD, w, cfg.dma_base, cfg.dma_size,
+		       0, 0, 0);
+		con_line(p, "workload dma base=0x%lx size=0x%lx churn=%lu "
+			 "maps=%lu", cfg.dma_base, cfg.dma_size, cfg.dma_churn,
+			 cfg.dma_maps);
+		return;
+	}
 	report(p, LUVMM_REPORT_WORKLOAD, w, p->mc_base, p->mc_size, 0, 0, 0);
 	if (w == LUVMM_WORKLOAD_MEMCHECK)
 		con_line(p, "workload memcheck base=0x%lx size=0x%lx",
 			 p->mc_base, p->mc_size);
 	else
 		con_line(p, "workload %s", wl_name[w]);
+}
+
+void workload_run(struct pcpu *p, uint64_t start)
+{
+	struct hb_state *s = &p->hb;
+	uint32_t w = p->workload;
+
+	/* one DMA device, one driver: a second dma vCPU runs heartbeat */
+	if (w == LUVMM_WORKLOAD_DMA && dma_owner() != p->index) {
+		con_line(p, "dma: error (reason=one-dma-cpu-only owner=cpu%u)",
+			 dma_owner());
+		p->workload = w = LUVMM_WORKLOAD_HEARTBEAT;
+	}
+	workload_announce(p, w);
 	if (p->index == 0)
 		fault_trigger();
 	s->next_poweroff = poweroff_tsc(p, start);
 	s->next_hb = rdtsc() + us_to_tsc(cfg.hb_period_us);
 	s->next_ser = rdtsc() + us_to_tsc(cfg.serial_period_ms * 1000);
+	if (w == LUVMM_WORKLOAD_DMA) {
+		dma_run(p);
+		/* no device: dma_run said why; heartbeat instead */
+		p->workload = w = LUVMM_WORKLOAD_HEARTBEAT;
+		report(p, LUVMM_REPORT_WORKLOAD, w, 0, 0, 0, 0, 0);
+		con_line(p, "workload heartbeat fallback=dma");
+	}
 	if (w == LUVMM_WORKLOAD_HEARTBEAT)
 		heartbeat_run(p);
 	if (w == LUVMM_WORKLOAD_MEMCHECK)

@@ -232,6 +232,66 @@ static void memcheck_token(void)
 	CHECK_REJECT(&p, "--memcheck", "--kernel", "k", "--memcheck", "1\t2");
 }
 
+/* A valid --workload list of exactly len (>= 13) bytes. */
+static void workload_list(char *v, size_t len)
+{
+	static const char *const tails[] = { "idle,idle", "heartbeat,idle",
+					     "dma,dma,dma", "dma,memcheck" };
+	size_t n = 0, r;
+
+	while (len - n > 12) {
+		memcpy(v + n, "dma,", 4);
+		n += 4;
+	}
+	r = len - n;			/* 9..12 */
+	if (r == 10) {			/* no list of 10: end on 14 */
+		n -= 4;
+		r = 14;
+	}
+	snprintf(v + n, len - n + 1, "%s", tails[r == 14 ? 1 : r - 9]);
+}
+
+/* Every string a live update carries has the record's limit, checked when
+ * parsing: the limit itself is accepted, one byte more is refused. */
+static void update_limits(void)
+{
+	static const struct {
+		const char *flag, *prefix;
+		size_t max;
+	} lim[] = {
+		{ "--workload", "", CONFIG_WORKLOAD_MAX },
+		{ "--memcheck", "", CONFIG_MEMCHECK_MAX },
+		{ "--cmdline", "", CONFIG_CMDLINE_MAX },
+		{ "--kernel", "", CONFIG_PATH_MAX },
+		{ "--report-log", "", CONFIG_PATH_MAX },
+		{ "--serial", "file:", CONFIG_PATH_MAX },
+	};
+	static char v[CONFIG_PATH_MAX + 16];
+	struct parsed p;
+	size_t i, n, len;
+
+	for (i = 0; i < ARRAY_SIZE(lim); i++) {
+		for (len = lim[i].max; len <= lim[i].max + 1; len++) {
+			n = (size_t)snprintf(v, sizeof(v), "%s", lim[i].prefix);
+			if (!strcmp(lim[i].flag, "--workload")) {
+				workload_list(v + n, len);
+			} else {
+				memset(v + n, 'x', len);
+				v[n + len] = '\0';
+			}
+			CHECK_EQ(strlen(v) - n, len);
+			if (len == lim[i].max) {
+				if (PARSE(&p, "--kernel", "k", lim[i].flag, v))
+					tap_fail(__FILE__, __LINE__, "%s of %zu bytes refused: %s",
+						 lim[i].flag, len, p.err);
+			} else {
+				CHECK_REJECT(&p, "at most", "--kernel", "k", lim[i].flag, v);
+				CHECK(strstr(p.err, lim[i].flag) != NULL);
+			}
+		}
+	}
+}
+
 static void cmdline_and_paths(void)
 {
 	char api[120];
@@ -385,6 +445,7 @@ static const struct tap_case cases[] = {
 	TAP_CASE(serial_modes),
 	TAP_CASE(workloads),
 	TAP_CASE(memcheck_token),
+	TAP_CASE(update_limits),
 	TAP_CASE(cmdline_and_paths),
 	TAP_CASE(unknown_flags),
 	TAP_CASE(unknown_flag_in_cluster),

@@ -2,8 +2,9 @@
 /*
  * test_dev_report.c: the guest report device (vmm/devices/report.c):
  * report validation, the per-vCPU counters each report type feeds, the
- * heartbeat sequence check, TSC conversion, the JSON-lines log, and the
- * port handler (report port from a non-vCPU thread, power-off, info).
+ * heartbeat sequence check, TSC conversion, the JSON-lines log, the DMA
+ * workload's report (counters, metrics, live-update state), and the port
+ * handler (report port from a non-vCPU thread, power-off, info).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -12,8 +13,10 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include "../vmm/devices/devices.h"
 #include "../vmm/devices/report.h"
 #include "../vmm/json.h"
+#include "../vmm/liveupdate/state.h"
 #include "../vmm/log.h"
 #include "../vmm/mem.h"
 #include "tap.h"
@@ -268,6 +271,343 @@ static void json_log_lines(void)
 	log_set_level(LOG_INFO);
 }
 
+/* ---- the DMA workload's report --------------------------------------------- */
+
+static struct luvmm_report dma_rep(unsigned cpu, uint64_t jobs, uint64_t mism,
+				   uint64_t faults, uint64_t maps,
+				   uint64_t refused, uint64_t msis)
+{
+	return (struct luvmm_report){
+		.magic = LUVMM_REPORT_MAGIC, .version = LUVMM_REPORT_VERSION,
+		.type = LUVMM_REPORT_DMA, .cpu = cpu,
+		.arg = { jobs, mism, faults, maps, refused, msis },
+	};
+}
+
+static void check_dma(const struct report_dev *d, unsigned cpu, uint64_t jobs,
+		      uint64_t mism, uint64_t faults, uint64_t maps,
+		      uint64_t refused, uint64_t msis, int line)
+{
+	const struct report_dma *m = &d->dma;
+
+	if (m->cpu != cpu || m->jobs != jobs || m->mismatches != mism ||
+	    m->faults != faults || m->maps != maps || m->refused != refused ||
+	    m->msis != msis)
+		tap_fail(__FILE__, line, "dma cpu %u jobs %" PRIu64 " mismatches %" PRIu64
+			 " faults %" PRIu64 " maps %" PRIu64 " refused %" PRIu64 " msis %" PRIu64
+			 ", expected %u %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
+			 " %" PRIu64, m->cpu, m->jobs, m->mismatches, m->faults, m->maps,
+			 m->refused, m->msis, cpu, jobs, mism, faults, maps, refused, msis);
+}
+
+#define CHECK_DMA(d, ...) check_dma(d, __VA_ARGS__, __LINE__)
+
+/* Accepted reports set the counters; WORKLOAD(dma) names the region. */
+static void dma_counters(void)
+{
+	struct report_dev d;
+	struct luvmm_report r;
+
+	log_set_level(LOG_ERR);
+	REQUIRE_OK(report_init(&d, NULL, NCPUS, 1000, -1));
+	CHECK_EQ(d.dma.cpu, UINT32_MAX);
+	CHECK_EQ(d.dma.reports, 0);
+	r = rep(2, LUVMM_REPORT_WORKLOAD, LUVMM_WORKLOAD_DMA, 32 * MiB, 16 * MiB, 0);
+	CHECK_ERR(0, report_handle(&d, 2, &r));
+	CHECK_EQ(d.cpu[2].workload, LUVMM_WORKLOAD_DMA);
+	CHECK_EQ(d.dma.base, 32 * MiB);
+	CHECK_EQ(d.dma.size, 16 * MiB);
+	CHECK_EQ(d.cpu[2].mc_base, 0);	/* not a memcheck region */
+	CHECK_EQ(d.cpu[2].mc_size, 0);
+	r = dma_rep(2, 0, 0, 0, 18, 0, 0);
+	CHECK_ERR(0, report_handle(&d, 2, &r));
+	CHECK_DMA(&d, 2, 0, 0, 0, 18, 0, 0);
+	r = dma_rep(2, 1000, 0, 0, 143, 0, 61);
+	CHECK_ERR(0, report_handle(&d, 2, &r));
+	CHECK_DMA(&d, 2, 1000, 0, 0, 143, 0, 61);
+	/* equal counters are fine (nothing finished in 50 ms) */
+	CHECK_ERR(0, report_handle(&d, 2, &r));
+	r = dma_rep(2, 2000, 1, 2, 300, 3, 122);
+	CHECK_ERR(0, report_handle(&d, 2, &r));
+	CHECK_DMA(&d, 2, 2000, 1, 2, 300, 3, 122);
+	r = dma_rep(2, UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX);
+	CHECK_ERR(0, report_handle(&d, 2, &r));
+	CHECK_EQ(d.dma.reports, 5);
+	CHECK_EQ(d.reports, 6);
+	CHECK_EQ(d.cpu[2].heartbeats, 0);
+	report_fini(&d);
+	log_set_level(LOG_INFO);
+}
+
+/* From a second vCPU, or with any counter going down: rejected, unapplied. */
+static void dma_bad_reports(void)
+{
+	struct report_dev d;
+	struct luvmm_report r;
+	unsigned k;
+
+	log_set_level(LOG_ERR);
+	REQUIRE_OK(report_init(&d, NULL, NCPUS, 1000, -1));
+	r = dma_rep(1, 10, 10, 10, 10, 10, 10);
+	CHECK_ERR(0, report_handle(&d, 1, &r));
+	r = dma_rep(3, 20, 20, 20, 20, 20, 20);
+	CHECK_ERR(-EINVAL, report_handle(&d, 3, &r));
+	r = dma_rep(0, 20, 20, 20, 20, 20, 20);
+	CHECK_ERR(-EINVAL, report_handle(&d, 0, &r));
+	for (k = 0; k < 6; k++) {
+		r = dma_rep(1, 11, 11, 11, 11, 11, 11);
+		r.arg[k] = 9;
+		if (report_handle(&d, 1, &r) != -EINVAL)
+			tap_fail(__FILE__, __LINE__, "arg%u going down was accepted", k);
+	}
+	/* the header rules hold for this type too */
+	r = dma_rep(1, 11, 11, 11, 11, 11, 11);
+	r.reserved = 1;
+	CHECK_ERR(-EINVAL, report_handle(&d, 1, &r));
+	r = dma_rep(2, 11, 11, 11, 11, 11, 11);
+	CHECK_ERR(-EINVAL, report_handle(&d, 1, &r));
+	CHECK_DMA(&d, 1, 10, 10, 10, 10, 10, 10);
+	CHECK_EQ(d.dma.reports, 1);
+	CHECK_EQ(d.reports, 1);
+	r = dma_rep(1, 11, 10, 10, 12, 10, 10);
+	CHECK_ERR(0, report_handle(&d, 1, &r));
+	CHECK_DMA(&d, 1, 11, 10, 10, 12, 10, 10);
+	report_fini(&d);
+	log_set_level(LOG_INFO);
+}
+
+/* metrics: guest.dma with every counter; cpu null before the first report. */
+static void dma_metrics_json(void)
+{
+	static const struct {
+		const char *path;
+		uint64_t want;
+	} c[] = {
+		{ "guest.dma.cpu", 3 }, { "guest.dma.reports", 1 },
+		{ "guest.dma.base", 32 * MiB }, { "guest.dma.size", 16 * MiB },
+		{ "guest.dma.jobs", 5000 }, { "guest.dma.mismatches", 1 },
+		{ "guest.dma.faults", 2 }, { "guest.dma.maps", 100018 },
+		{ "guest.dma.refused", 4 }, { "guest.dma.msis", 777 },
+	};
+	struct report_dev d;
+	struct luvmm_report r;
+	struct json_writer w;
+	struct json_tok t[256];
+	char buf[8192], name[32];
+	size_t off, i;
+	uint64_t v;
+	int k;
+
+	log_set_level(LOG_ERR);
+	REQUIRE_OK(report_init(&d, NULL, NCPUS, 1000, -1));
+	REQUIRE(report_ops.metrics != NULL);
+	jw_init(&w, buf, sizeof(buf));
+	jw_obj_begin(&w);
+	report_ops.metrics(&d, &w);
+	jw_obj_end(&w);
+	REQUIRE(jw_finish(&w) > 0);
+	REQUIRE(json_parse(buf, strlen(buf), t, ARRAY_SIZE(t), &off) > 0);
+	k = json_path(buf, t, 0, "guest.dma.cpu");
+	REQUIRE(k > 0);
+	CHECK_EQ(t[k].type, JSON_NULL);
+	k = json_path(buf, t, 0, "guest.dma.jobs");
+	REQUIRE(k > 0);
+	CHECK_ERR(0, json_get_u64(buf, &t[k], &v));
+	CHECK_EQ(v, 0);
+
+	r = rep(3, LUVMM_REPORT_WORKLOAD, LUVMM_WORKLOAD_DMA, 32 * MiB, 16 * MiB, 0);
+	CHECK_ERR(0, report_handle(&d, 3, &r));
+	r = dma_rep(3, 5000, 1, 2, 100018, 4, 777);
+	CHECK_ERR(0, report_handle(&d, 3, &r));
+	jw_init(&w, buf, sizeof(buf));
+	jw_obj_begin(&w);
+	report_ops.metrics(&d, &w);
+	jw_obj_end(&w);
+	REQUIRE(jw_finish(&w) > 0);
+	REQUIRE(json_parse(buf, strlen(buf), t, ARRAY_SIZE(t), &off) > 0);
+	for (i = 0; i < ARRAY_SIZE(c); i++) {
+		k = json_path(buf, t, 0, c[i].path);
+		if (k < 0 || json_get_u64(buf, &t[k], &v) || v != c[i].want)
+			tap_fail(__FILE__, __LINE__, "%s: %d/%" PRIu64 ", want %" PRIu64,
+				 c[i].path, k, k < 0 ? 0 : v, c[i].want);
+	}
+	k = json_path(buf, t, 0, "guest.cpus.3.workload");
+	REQUIRE(k > 0);
+	CHECK(json_get_str(buf, &t[k], name, sizeof(name)) > 0);
+	CHECK_STR(name, "dma");
+	report_fini(&d);
+	log_set_level(LOG_INFO);
+}
+
+/* The JSON-lines log names the type "dma" and carries the six args. */
+static void dma_log_line(void)
+{
+	struct report_dev d;
+	struct luvmm_report r;
+	struct json_tok t[32];
+	char buf[1024], name[32];
+	size_t off;
+	uint64_t v;
+	ssize_t n;
+	int fds[2], i, a;
+
+	log_set_level(LOG_ERR);
+	REQUIRE(pipe2(fds, O_CLOEXEC | O_NONBLOCK) == 0);
+	REQUIRE_OK(report_init(&d, NULL, NCPUS, 1000, fds[1]));
+	r = dma_rep(1, 64, 0, 0, 22, 0, 9);
+	CHECK_ERR(0, report_handle(&d, 1, &r));
+	n = read(fds[0], buf, sizeof(buf) - 1);
+	REQUIRE(n > 0);
+	buf[n] = '\0';
+	REQUIRE(json_parse(buf, (size_t)n - 1, t, ARRAY_SIZE(t), &off) > 0);
+	i = json_obj_find(buf, t, 0, "type");
+	REQUIRE(i > 0);
+	CHECK(json_get_str(buf, &t[i], name, sizeof(name)) > 0);
+	CHECK_STR(name, "dma");
+	a = json_obj_find(buf, t, 0, "arg");
+	REQUIRE(a > 0);
+	REQUIRE_EQ(t[a].count, 6);
+	CHECK_ERR(0, json_get_u64(buf, &t[a + 1 + 3], &v));
+	CHECK_EQ(v, 22);
+	report_fini(&d);
+	close(fds[0]);
+	close(fds[1]);
+	log_set_level(LOG_INFO);
+}
+
+#define REC_LEN		8192
+#define DMA_TAIL	(4 + 9 * 8)	/* version 2's part: u32 cpu + 1, 9 u64 */
+
+/* One device section (name + report_save) at a version, cut by `cut` bytes. */
+static size_t dev_record(struct report_dev *d, uint8_t *out, uint16_t version,
+			 size_t cut)
+{
+	uint8_t tmp[REC_LEN];
+	struct lu_writer w;
+	struct lu_reader r;
+	struct lu_section sec;
+	size_t len = 0;
+
+	lu_writer_init(&w, tmp, sizeof(tmp));
+	lu_writer_begin(&w);
+	lu_section_begin(&w, LU_SEC_DEVICE, report_ops.state_version, 0, 0);
+	lu_put_str(&w, "report");
+	report_save(d, &w);
+	lu_section_end(&w);
+	if (lu_writer_finish(&w, &len) || lu_stream_open(&r, tmp, len, len) ||
+	    lu_stream_next(&r, &sec) != 1 || sec.len < cut)
+		tap_bail("dev_record: cannot build the record");
+	lu_writer_init(&w, out, REC_LEN);
+	lu_writer_begin(&w);
+	lu_section_begin(&w, LU_SEC_DEVICE, version, 0, 0);
+	lu_put_bytes(&w, sec.payload, sec.len - cut);
+	lu_section_end(&w);
+	if (lu_writer_finish(&w, &len))
+		tap_bail("dev_record: cannot write the record");
+	return len;
+}
+
+/* Decode a dev_record() into d (load only; the caller commits). */
+static int dev_load(struct report_dev *d, const uint8_t *rec, size_t len)
+{
+	struct lu_reader r;
+	struct lu_section sec;
+	struct lu_dec dec;
+	char name[16];
+
+	if (lu_stream_open(&r, rec, len, len) || lu_stream_next(&r, &sec) != 1)
+		return -EIO;
+	lu_dec_init(&dec, &r, &sec);
+	if (lu_get_str(&dec, "name", name, sizeof(name)))
+		return -EIO;
+	return report_load(d, &dec);
+}
+
+static bool tail_is_zero(const uint8_t *rec, size_t len)
+{
+	struct lu_reader r;
+	struct lu_section sec;
+	size_t i;
+
+	if (lu_stream_open(&r, rec, len, len) || lu_stream_next(&r, &sec) != 1 ||
+	    sec.len < DMA_TAIL)
+		return false;
+	for (i = sec.len - DMA_TAIL; i < sec.len; i++)
+		if (sec.payload[i])
+			return false;
+	return true;
+}
+
+/* Live update: the DMA counters survive save/load; older and bad sections. */
+static void dma_state(void)
+{
+	static uint8_t rec[REC_LEN];
+	struct report_dev a, b;
+	struct luvmm_report r;
+	size_t len, i;
+
+	log_set_level(LOG_ERR);
+	REQUIRE_EQ(report_ops.state_version, 2);
+	REQUIRE_OK(report_init(&a, NULL, NCPUS, 1000, -1));
+	REQUIRE_OK(report_init(&b, NULL, NCPUS, 1000, -1));
+
+	/* no DMA workload: the version 2 tail is all zero (a version 1 reader
+	 * accepts it), and loading it keeps "none" */
+	len = dev_record(&a, rec, report_ops.state_version, 0);
+	CHECK(tail_is_zero(rec, len));
+	REQUIRE_OK(dev_load(&b, rec, len));
+	report_commit(&b);
+	CHECK_EQ(b.dma.cpu, UINT32_MAX);
+
+	r = rep(1, LUVMM_REPORT_WORKLOAD, LUVMM_WORKLOAD_DMA, 32 * MiB, 16 * MiB, 0);
+	CHECK_ERR(0, report_handle(&a, 1, &r));
+	r = dma_rep(1, 123456, 1, 2, 100018, 3, 4567);
+	CHECK_ERR(0, report_handle(&a, 1, &r));
+	len = dev_record(&a, rec, report_ops.state_version, 0);
+	CHECK(!tail_is_zero(rec, len));
+	REQUIRE_OK(dev_load(&b, rec, len));
+	report_commit(&b);
+	CHECK_DMA(&b, 1, 123456, 1, 2, 100018, 3, 4567);
+	CHECK_EQ(b.dma.reports, 1);
+	CHECK_EQ(b.dma.base, 32 * MiB);
+	CHECK_EQ(b.dma.size, 16 * MiB);
+	CHECK_EQ(b.cpu[1].workload, LUVMM_WORKLOAD_DMA);
+	/* the restored device goes on checking against the saved counters */
+	r = dma_rep(1, 123455, 1, 2, 100018, 3, 4567);
+	CHECK_ERR(-EINVAL, report_handle(&b, 1, &r));
+	r = dma_rep(2, 123457, 1, 2, 100018, 3, 4567);
+	CHECK_ERR(-EINVAL, report_handle(&b, 2, &r));
+
+	/* a version 1 section (no DMA part) loads with the defaults */
+	len = dev_record(&a, rec, 1, DMA_TAIL);
+	REQUIRE_OK(dev_load(&b, rec, len));
+	report_commit(&b);
+	CHECK_EQ(b.dma.cpu, UINT32_MAX);
+	CHECK_EQ(b.dma.jobs, 0);
+	CHECK_EQ(b.dma.reports, 0);
+	/* version 1 with the tail still there: bytes after the last field */
+	len = dev_record(&a, rec, 1, 0);
+	CHECK_ERR(-EBADMSG, dev_load(&b, rec, len));
+	/* every truncation of the tail */
+	for (i = 1; i <= DMA_TAIL; i++) {
+		len = dev_record(&a, rec, report_ops.state_version, i);
+		if (dev_load(&b, rec, len) != -EBADMSG)
+			tap_fail(__FILE__, __LINE__, "tail cut by %zu accepted", i);
+	}
+	/* a DMA vCPU this VM does not have */
+	a.dma.cpu = NCPUS;
+	len = dev_record(&a, rec, report_ops.state_version, 0);
+	CHECK_ERR(-EBADMSG, dev_load(&b, rec, len));
+	a.dma.cpu = NCPUS - 1;
+	len = dev_record(&a, rec, report_ops.state_version, 0);
+	REQUIRE_OK(dev_load(&b, rec, len));
+	report_commit(&b);
+	CHECK_EQ(b.dma.cpu, NCPUS - 1);
+	report_fini(&a);
+	report_fini(&b);
+	log_set_level(LOG_INFO);
+}
+
 /* ---- the port handler ------------------------------------------------------ */
 
 static void io(struct report_dev *d, uint64_t off, void *data, uint32_t len, bool w)
@@ -447,6 +787,11 @@ static const struct tap_case cases[] = {
 	TAP_CASE(counters_per_type),
 	TAP_CASE(tsc_conversion),
 	TAP_CASE(json_log_lines),
+	TAP_CASE(dma_counters),
+	TAP_CASE(dma_bad_reports),
+	TAP_CASE(dma_metrics_json),
+	TAP_CASE(dma_log_line),
+	TAP_CASE(dma_state),
 	TAP_CASE(info_port),
 	TAP_CASE(poweroff_port),
 	TAP_CASE(report_port_outside_vcpu),

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "iommu/iommu.h"
 #include "mem.h"
 #include "util.h"
 
@@ -20,11 +21,13 @@ const char config_run_usage[] =
 	"  --cpus N             vCPUs, 1..64 (default 1)\n"
 	"  --memory SIZE        guest RAM, e.g. 256M, 16G (default 256M)\n"
 	"  --hugetlb            back RAM with 2M huge pages (needs vm.nr_hugepages)\n"
-	"  --workload LIST      guest-fw workloads per vCPU: heartbeat,memcheck,idle\n"
+	"  --workload LIST      guest-fw workloads per vCPU: heartbeat,memcheck,dma,idle\n"
 	"  --memcheck SIZE@BASE guest-fw memcheck region (default 16M@16M)\n"
 	"  --serial MODE        stdio (default), file:PATH, pty or none\n"
 	"  --api PATH           control socket (unix, mode 0600)\n"
 	"  --report-log PATH    append every guest report as a JSON line\n"
+	"  --device SPEC        a DMA device for the guest: soft[,sim=PATH][,pgsize=max|2m|4k]\n"
+	"                       (luvmm-devsim behind the soft IOMMU) or vfio,path=PATH\n"
 	"  -v, --verbose        more logging (repeat for debug)\n"
 	"  --incoming PATH      be the new VMM of a live update: wait on PATH for the\n"
 	"                       running VMM (`luvmm update --incoming PATH`)\n";
@@ -67,7 +70,7 @@ static int check_token(const char *flag, const char *v, char *err, size_t errlen
 /* A comma-separated list of guest-fw workload names, one per vCPU. */
 static int check_workloads(const char *v, char *err, size_t errlen)
 {
-	static const char *const names[] = { "heartbeat", "memcheck", "idle" };
+	static const char *const names[] = { "heartbeat", "memcheck", "dma", "idle" };
 	const char *p = v;
 	int ret = check_token("--workload", v, err, errlen);
 
@@ -78,12 +81,106 @@ static int check_workloads(const char *v, char *err, size_t errlen)
 			if (strlen(names[i]) == n && !strncmp(p, names[i], n))
 				break;
 		if (i == ARRAY_SIZE(names))
-			return bad(err, errlen, "--workload: '%.*s' is not heartbeat, memcheck or idle",
+			return bad(err, errlen, "--workload: '%.*s' is not heartbeat, memcheck, dma or idle",
 				   (int)n, p);
 		p += n;
 		if (*p == ',' && !*++p)
 			return bad(err, errlen, "--workload: empty name after ','");
 	}
+	return ret;
+}
+
+/* One "key=value" item of a --device spec into buf; -EINVAL if too long. */
+static int device_value(const char *item, size_t n, const char *key, char *buf,
+			size_t size)
+{
+	size_t k = strlen(key);
+
+	if (n <= k + 1 || strncmp(item, key, k) || item[k] != '=')
+		return 1;	/* not this key */
+	if (n - k - 1 >= size)
+		return -EINVAL;
+	memcpy(buf, item + k + 1, n - k - 1);
+	buf[n - k - 1] = '\0';
+	return 0;
+}
+
+int config_parse_device(const char *spec, struct device_spec *out, char *err,
+			size_t errlen)
+{
+	const char *p = spec;
+	char pg[8] = "";
+	size_t n;
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	n = strcspn(p, ",");
+	if (n == 4 && !strncmp(p, "soft", 4))
+		out->kind = DEVICE_SOFT;
+	else if (n == 4 && !strncmp(p, "vfio", 4))
+		out->kind = DEVICE_VFIO;
+	else
+		return bad(err, errlen, "--device: '%.*s' is not soft or vfio", (int)n, p);
+	for (p += n; *p == ','; p += n) {
+		p++;
+		n = strcspn(p, ",");
+		ret = 1;
+		if (out->kind == DEVICE_SOFT) {
+			ret = device_value(p, n, "sim", out->sim, sizeof(out->sim));
+			if (ret > 0)
+				ret = device_value(p, n, "pgsize", pg, sizeof(pg));
+		} else {
+			ret = device_value(p, n, "path", out->path, sizeof(out->path));
+		}
+		if (ret < 0)
+			return bad(err, errlen, "--device: value of '%.*s' is too long",
+				   (int)n, p);
+		if (ret > 0)
+			return bad(err, errlen, "--device: unknown item '%.*s' for %s",
+				   (int)n, p, out->kind == DEVICE_SOFT ? "soft" : "vfio");
+	}
+	if (*p)
+		return bad(err, errlen, "--device: trailing '%s'", p);
+	if (!pg[0] || !strcmp(pg, "max"))
+		out->pgsize = 0;
+	else if (!strcmp(pg, "2m"))
+		out->pgsize = IOMMU_HWPT_MAX_2M;
+	else if (!strcmp(pg, "4k"))
+		out->pgsize = IOMMU_HWPT_MAX_4K;
+	else
+		return bad(err, errlen, "--device: pgsize '%s' is not max, 2m or 4k", pg);
+	if (out->kind == DEVICE_VFIO && !out->path[0])
+		return bad(err, errlen, "--device: vfio needs path=/dev/vfio/devices/vfioN");
+	return 0;
+}
+
+/* Values a live update carries must fit its record (config.h). */
+static int check_len(const char *flag, const char *v, size_t max, char *err,
+		     size_t errlen)
+{
+	if (v && strlen(v) > max)
+		return bad(err, errlen, "%s: %zu bytes, at most %zu (a live update carries no more)",
+			   flag, strlen(v), max);
+	return 0;
+}
+
+static int check_lengths(const struct config *cfg, char *err, size_t errlen)
+{
+	int ret;
+
+	ret = check_len("--kernel", cfg->kernel, CONFIG_PATH_MAX, err, errlen);
+	if (!ret)
+		ret = check_len("--cmdline", cfg->cmdline, CONFIG_CMDLINE_MAX, err, errlen);
+	if (!ret)
+		ret = check_len("--workload", cfg->workload, CONFIG_WORKLOAD_MAX, err, errlen);
+	if (!ret)
+		ret = check_len("--memcheck", cfg->memcheck, CONFIG_MEMCHECK_MAX, err, errlen);
+	if (!ret)
+		ret = check_len("--serial file:", cfg->serial_path, CONFIG_PATH_MAX, err, errlen);
+	if (!ret)
+		ret = check_len("--report-log", cfg->report_log, CONFIG_PATH_MAX, err, errlen);
+	if (!ret)
+		ret = check_len("--device", cfg->device, CONFIG_DEVICE_MAX, err, errlen);
 	return ret;
 }
 
@@ -102,6 +199,7 @@ int config_parse_run(int argc, char **argv, struct config *cfg, char *err,
 		{ "serial", required_argument, NULL, 's' },
 		{ "api", required_argument, NULL, 'a' },
 		{ "report-log", required_argument, NULL, 'r' },
+		{ "device", required_argument, NULL, 'D' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "incoming", required_argument, NULL, 'I' },
 		{ "incoming-fd", required_argument, NULL, 'F' },
@@ -180,6 +278,17 @@ int config_parse_run(int argc, char **argv, struct config *cfg, char *err,
 		case 'r':
 			cfg->report_log = optarg;
 			break;
+		case 'D': {
+			struct device_spec spec;
+
+			if (cfg->device)
+				return bad(err, errlen, "--device: only one device is supported");
+			ret = config_parse_device(optarg, &spec, err, errlen);
+			if (ret)
+				return ret;
+			cfg->device = optarg;
+			break;
+		}
 		case 'v':
 			cfg->verbose++;
 			others--;	/* allowed with --incoming */
@@ -238,7 +347,7 @@ int config_parse_run(int argc, char **argv, struct config *cfg, char *err,
 	if (!IS_ALIGNED(cfg->mem_bytes, cfg->hugetlb ? 2 * MiB : 4 * KiB))
 		return bad(err, errlen, "--memory: not a multiple of %s",
 			   cfg->hugetlb ? "2M (--hugetlb)" : "4K");
-	if (cfg->api_path && strlen(cfg->api_path) >= 108)
-		return bad(err, errlen, "--api: path longer than 107 bytes");
-	return 0;
+	if (cfg->api_path && strlen(cfg->api_path) > CONFIG_API_PATH_MAX)
+		return bad(err, errlen, "--api: path longer than %d bytes", CONFIG_API_PATH_MAX);
+	return check_lengths(cfg, err, errlen);
 }

@@ -15,6 +15,17 @@
 #include "loader.h"
 
 #define CONFIG_MAX_CPUS		64
+/*
+ * The longest values a live update can carry: the sizes of the new VMM's
+ * buffers for the `config` section (docs/state-format.md §9.2). Longer
+ * values are refused when parsing, not when the guest is being updated.
+ */
+#define CONFIG_PATH_MAX		4095	/* --kernel, --serial file:, --report-log */
+#define CONFIG_CMDLINE_MAX	2047
+#define CONFIG_WORKLOAD_MAX	255
+#define CONFIG_MEMCHECK_MAX	63
+#define CONFIG_API_PATH_MAX	107	/* sun_path */
+#define CONFIG_DEVICE_MAX	511
 #define CONFIG_DEFAULT_MEM	(256ULL << 20)
 
 enum serial_mode {
@@ -22,6 +33,22 @@ enum serial_mode {
 	SERIAL_FILE,		/* output appended to a file */
 	SERIAL_PTY,		/* a new pseudo-terminal; its path is logged */
 	SERIAL_NONE,		/* discarded */
+};
+
+/* --device: a DMA device passed through to the guest (docs/iommu.md). */
+enum device_kind {
+	DEVICE_NONE = 0,
+	DEVICE_SOFT = 1,	/* luvmm-devsim behind the soft IOMMU */
+	DEVICE_VFIO = 2,	/* a VFIO cdev behind iommufd */
+};
+
+struct device_spec {
+	enum device_kind kind;
+	char sim[108];		/* soft: simulator socket; "" = start one */
+	char path[256];		/* vfio: /dev/vfio/devices/vfioN */
+	unsigned int pgsize;	/* soft: IOMMU_HWPT_MAX_* for the tables this
+				 * VMM builds at boot (simulates a build that
+				 * lays tables out differently) */
 };
 
 struct config {
@@ -37,6 +64,7 @@ struct config {
 	const char *serial_path;
 	const char *api_path;		/* --api PATH: control socket */
 	const char *report_log;		/* --report-log PATH: JSON lines */
+	const char *device;		/* --device SPEC (config_parse_device) */
 	int verbose;			/* -v, repeatable */
 
 	/* a live update's new VMM (no other flags but -v apply) */
@@ -58,6 +86,12 @@ static inline bool config_is_incoming(const struct config *c)
  * reason in err. Never exits, never prints. */
 int __must_check config_parse_run(int argc, char **argv, struct config *cfg,
 				  char *err, size_t errlen);
+/*
+ * Parse a --device spec: "soft[,sim=PATH][,pgsize=max|2m|4k]" or
+ * "vfio,path=PATH". -EINVAL with a reason in err.
+ */
+int __must_check config_parse_device(const char *spec, struct device_spec *out,
+				     char *err, size_t errlen);
 /* The `luvmm run` usage text. */
 extern const char config_run_usage[];
 

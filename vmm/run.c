@@ -236,23 +236,32 @@ void runner_init(struct runner *r)
 		r->self_path[0] = '\0';
 }
 
-int runner_build(struct runner *r, struct handoff *h, int ram_fd, char *err,
-		 size_t errlen)
+int runner_build(struct runner *r, struct handoff *h, int ram_fd, bool lazy,
+		 char *err, size_t errlen)
 {
 	const struct config *cfg = &r->cfg;
+	struct vm_devmem dm[VM_MAX_DEVMEM];
 	/* a live update's new VM is restored, not booted: warm its vCPUs */
-	struct vm_params p = { cfg->ncpus, cfg->mem_bytes, cfg->hugetlb, ram_fd, false,
-			       h != NULL };
+	struct vm_params p = { cfg->ncpus, cfg->mem_bytes, cfg->hugetlb, ram_fd, lazy,
+			       h != NULL, dm, 0 };
 	struct dev_env env;
 	int ret;
 
-	ret = vm_create(&p, &r->vm, err, errlen);
-	if (ret)
+	/* device memory first: its memslots go in with RAM's */
+	ret = devices_premap(cfg, h, dm, VM_MAX_DEVMEM, &p.ndevmem);
+	if (ret) {
+		snprintf(err, errlen, "device memory: %s", strerror(-ret));
 		return ret;
-	env = (struct dev_env){ .vm = r->vm, .cfg = cfg, .handoff = h };
-	ret = devices_create(&env, &r->devs);
-	if (ret)
-		snprintf(err, errlen, "devices: %s", strerror(-ret));
+	}
+	ret = vm_create(&p, &r->vm, err, errlen);
+	if (!ret) {
+		env = (struct dev_env){ .vm = r->vm, .cfg = cfg, .handoff = h,
+					.devmem = dm, .ndevmem = p.ndevmem };
+		ret = devices_create(&env, &r->devs);
+		if (ret)
+			snprintf(err, errlen, "devices: %s", strerror(-ret));
+	}
+	devices_premap_release(dm, p.ndevmem);	/* what no device took */
 	return ret;
 }
 
@@ -368,7 +377,7 @@ int run_vm(const struct config *cfg)
 		free(r);
 		return LUVMM_EXIT_ERROR;
 	}
-	ret = runner_build(r, NULL, -1, err, sizeof(err));
+	ret = runner_build(r, NULL, -1, false, err, sizeof(err));
 	if (ret) {
 		log_err("cannot create the VM: %s", err);
 		r->exit_status = LUVMM_EXIT_RESOURCE;

@@ -41,9 +41,10 @@ struct runner {
 int run_vm(const struct config *cfg);
 
 void runner_init(struct runner *r);
-/* The VM and its devices: fresh (h NULL) or from handed-over fds. */
+/* The VM and its devices: fresh (h NULL) or from handed-over fds; lazy:
+ * an exec-mode restore (vm_params.lazy). */
 int __must_check runner_build(struct runner *r, struct handoff *h, int ram_fd,
-			      char *err, size_t errlen);
+			      bool lazy, char *err, size_t errlen);
 /* Main loop, signals, device attach, and the control socket: bound anew,
  * or adopted from api_fd (>= 0) when serve_api; not served otherwise. */
 int __must_check runner_services(struct runner *r, int api_fd, bool serve_api);

@@ -119,6 +119,27 @@ static int register_eager(struct vm *vm)
 	return ret;
 }
 
+/* Device memory slots take the KVM slot ids after RAM's. */
+static int register_devmem(struct vm *vm, const struct vm_params *p)
+{
+	unsigned i;
+
+	if (p->ndevmem > VM_MAX_DEVMEM)
+		return -EINVAL;
+	for (i = 0; i < p->ndevmem; i++) {
+		struct kvm_userspace_memory_region r = {
+			.slot = vm->mem.nslots + i,
+			.guest_phys_addr = p->devmem[i].gpa,
+			.memory_size = p->devmem[i].size,
+			.userspace_addr = (uintptr_t)p->devmem[i].host,
+		};
+
+		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
 int vm_create(const struct vm_params *p, struct vm **out, char *err, size_t errlen)
 {
 	struct vm *vm;
@@ -139,6 +160,7 @@ int vm_create(const struct vm_params *p, struct vm **out, char *err, size_t errl
 	pthread_mutex_init(&vm->lock, NULL);
 	pthread_cond_init(&vm->cond, NULL);
 	pthread_cond_init(&vm->slot_cond, NULL);
+	pthread_mutex_init(&vm->route_lock, NULL);
 	vm->lazy = p->lazy;
 	vm->warm = p->warm;
 
@@ -176,6 +198,8 @@ int vm_create(const struct vm_params *p, struct vm **out, char *err, size_t errl
 	 * VM_LAZY_EAGER bytes now, the rest after the vCPUs run.
 	 */
 	ret = p->lazy ? register_eager(vm) : mem_register_all(&vm->mem, vm->vm_fd);
+	if (!ret)
+		ret = register_devmem(vm, p);
 	if (ret) {
 		snprintf(err, errlen, "KVM_SET_USER_MEMORY_REGION: %s", strerror(-ret));
 		goto err;
@@ -218,6 +242,7 @@ void vm_destroy(struct vm *vm)
 	iobus_fini(&vm->mmio);
 	iobus_fini(&vm->pio);
 	pthread_cond_destroy(&vm->slot_cond);
+	pthread_mutex_destroy(&vm->route_lock);
 	pthread_cond_destroy(&vm->cond);
 	pthread_mutex_destroy(&vm->lock);
 	free(vm);

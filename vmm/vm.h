@@ -44,6 +44,24 @@ enum vm_state { VM_CREATED, VM_RUNNING, VM_PAUSED, VM_STOPPING };
 /* Lazy VMs register this much RAM at creation, the rest later. */
 #define VM_LAZY_EAGER	(256ULL * MiB)
 
+/*
+ * Device memory KVM maps into the guest next to RAM (a BAR that is plain
+ * shared memory). It is registered with the RAM memslots, before the
+ * irqchip exists, where a memslot is cheap.
+ */
+struct vm_devmem {
+	uint64_t gpa;
+	uint64_t size;		/* page multiple */
+	void *host;		/* MAP_SHARED mapping of fd */
+	int fd;			/* the memfd behind it (the device owns it) */
+};
+
+#define VM_MAX_DEVMEM	4
+
+/* GSIs below VM_GSI_MSI_BASE are the irqchip's pins; MSI routes above. */
+#define VM_GSI_MSI_BASE	24
+#define VM_GSI_MAX	32
+
 struct vm_params {
 	unsigned ncpus;
 	uint64_t mem_bytes;
@@ -55,6 +73,8 @@ struct vm_params {
 	/* a restore will follow: each vCPU thread enters the guest once,
 	 * harmlessly, to pay KVM's first-entry cost before the blackout */
 	bool warm;
+	const struct vm_devmem *devmem;	/* [ndevmem] device memory slots */
+	unsigned ndevmem;
 };
 
 struct vm {
@@ -96,6 +116,8 @@ struct vm {
 	void *hook_arg;
 	atomic_uint hook_gen;		/* bumped by each arming */
 
+	pthread_mutex_t route_lock;	/* msi_route (any thread) */
+	struct vm_msi { uint64_t addr; uint32_t data; } msi_route[VM_GSI_MAX];
 	pthread_cond_t slot_cond;	/* a memslot was registered (vm->lock) */
 	atomic_uint_least64_t slot_sleeps;	/* vCPU waits for a late memslot */
 	atomic_uint_least64_t slot_sleep_ns;
@@ -155,6 +177,20 @@ void vm_ram_access_late(struct vm *vm, unsigned slot, uint64_t gpa, uint8_t *dat
 
 /* Raise or lower an ISA interrupt line on the in-kernel PIC/IOAPIC. */
 int vm_irq_line(struct vm *vm, unsigned irq, bool level);
+
+/*
+ * MSIs (vm_x86.c). GSIs below VM_GSI_MSI_BASE are the irqchip's pins.
+ * vm_msi_route: point GSI gsi (>= VM_GSI_MSI_BASE) at the MSI (addr, data),
+ * keeping the pins' default routes; data 0 removes the route.
+ * vm_irqfd: signalling fd raises gsi (assign) / stops it (!assign).
+ * vm_signal_msi: inject one MSI now.
+ * vm_ioeventfd: a guest write to port `port` (any width) signals fd
+ * without an exit to userspace (assign), or no longer does.
+ */
+int vm_msi_route(struct vm *vm, unsigned gsi, uint64_t addr, uint32_t data);
+int vm_irqfd(struct vm *vm, int fd, unsigned gsi, bool assign);
+int vm_signal_msi(struct vm *vm, uint64_t addr, uint32_t data);
+int vm_ioeventfd(struct vm *vm, uint16_t port, int fd, bool assign);
 
 const char *vm_state_name(enum vm_state s);
 

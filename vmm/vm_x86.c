@@ -89,3 +89,106 @@ void vm_arch_destroy(struct vm *vm)
 	free(vm->msrs);
 	vm->msrs = NULL;
 }
+
+/* ---- MSIs: routes, irqfds, ioeventfds ---------------------------------- */
+
+/*
+ * KVM_SET_GSI_ROUTING replaces the whole table, so it carries the irqchip
+ * pins' default routes too (GSI 0-15: PIC and IOAPIC pin, 16-23: IOAPIC)
+ * and then every MSI route set so far. Caller holds route_lock.
+ */
+static int set_routing_locked(struct vm *vm)
+{
+	struct {
+		struct kvm_irq_routing r;
+		struct kvm_irq_routing_entry e[16 * 2 + 8 + VM_GSI_MAX];
+	} t;
+	unsigned n = 0, gsi;
+
+	memset(&t, 0, sizeof(t));
+	for (gsi = 0; gsi < VM_GSI_MSI_BASE; gsi++) {
+		if (gsi < 16) {
+			t.e[n].gsi = gsi;
+			t.e[n].type = KVM_IRQ_ROUTING_IRQCHIP;
+			t.e[n].u.irqchip.irqchip = gsi < 8 ? KVM_IRQCHIP_PIC_MASTER :
+						   KVM_IRQCHIP_PIC_SLAVE;
+			t.e[n++].u.irqchip.pin = gsi % 8;
+		}
+		t.e[n].gsi = gsi;
+		t.e[n].type = KVM_IRQ_ROUTING_IRQCHIP;
+		t.e[n].u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
+		t.e[n++].u.irqchip.pin = gsi;
+	}
+	for (gsi = VM_GSI_MSI_BASE; gsi < VM_GSI_MAX; gsi++) {
+		if (!vm->msi_route[gsi].data)
+			continue;
+		t.e[n].gsi = gsi;
+		t.e[n].type = KVM_IRQ_ROUTING_MSI;
+		t.e[n].u.msi.address_lo = (uint32_t)vm->msi_route[gsi].addr;
+		t.e[n].u.msi.address_hi = (uint32_t)(vm->msi_route[gsi].addr >> 32);
+		t.e[n++].u.msi.data = vm->msi_route[gsi].data;
+	}
+	t.r.nr = n;
+	if (ioctl(vm->vm_fd, KVM_SET_GSI_ROUTING, &t) < 0)
+		return -errno;
+	return 0;
+}
+
+int vm_msi_route(struct vm *vm, unsigned gsi, uint64_t addr, uint32_t data)
+{
+	struct vm_msi old;
+	int ret;
+
+	if (gsi < VM_GSI_MSI_BASE || gsi >= VM_GSI_MAX)
+		return -EINVAL;
+	pthread_mutex_lock(&vm->route_lock);
+	old = vm->msi_route[gsi];
+	vm->msi_route[gsi] = (struct vm_msi){ addr, data };
+	ret = set_routing_locked(vm);
+	if (ret)
+		vm->msi_route[gsi] = old;
+	pthread_mutex_unlock(&vm->route_lock);
+	return ret;
+}
+
+int vm_irqfd(struct vm *vm, int fd, unsigned gsi, bool assign)
+{
+	struct kvm_irqfd r = {
+		.fd = (uint32_t)fd,
+		.gsi = gsi,
+		.flags = assign ? 0 : KVM_IRQFD_FLAG_DEASSIGN,
+	};
+
+	if (ioctl(vm->vm_fd, KVM_IRQFD, &r) < 0)
+		return -errno;
+	return 0;
+}
+
+int vm_signal_msi(struct vm *vm, uint64_t addr, uint32_t data)
+{
+	struct kvm_msi m = {
+		.address_lo = (uint32_t)addr,
+		.address_hi = (uint32_t)(addr >> 32),
+		.data = data,
+	};
+
+	/* 0: the guest blocked it; still "done" from our side */
+	if (ioctl(vm->vm_fd, KVM_SIGNAL_MSI, &m) < 0)
+		return -errno;
+	return 0;
+}
+
+int vm_ioeventfd(struct vm *vm, uint16_t port, int fd, bool assign)
+{
+	struct kvm_ioeventfd r = {
+		.addr = port,
+		.len = 0,	/* any width */
+		.fd = fd,
+		.flags = KVM_IOEVENTFD_FLAG_PIO |
+			 (assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN),
+	};
+
+	if (ioctl(vm->vm_fd, KVM_IOEVENTFD, &r) < 0)
+		return -errno;
+	return 0;
+}

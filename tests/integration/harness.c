@@ -32,6 +32,9 @@ static struct {
 
 static void rm_dir(const char *dir);
 
+/* h_vmm_start_stdout(): the next child's stdout (-1: /dev/null) */
+static int spawn_stdout = -1;
+
 static void track(const struct vmm *v)
 {
 	unsigned i, free_slot = MAX_LIVE;
@@ -155,6 +158,8 @@ static int spawn(struct vmm *v, const char *const *argv)
 			dup2(nul, STDIN_FILENO);
 			dup2(nul, STDOUT_FILENO);
 		}
+		if (spawn_stdout >= 0)
+			dup2(spawn_stdout, STDOUT_FILENO);
 		execv(argv[0], (char *const *)argv);
 		_exit(127);
 	}
@@ -222,6 +227,16 @@ int h_vmm_start(struct vmm *v, const char *const *args)
 	tap_diag("luvmm control socket did not come up");
 	h_diag_file(v->err_log, 20);
 	return -ETIMEDOUT;
+}
+
+int h_vmm_start_stdout(struct vmm *v, const char *const *args, int stdout_fd)
+{
+	int ret;
+
+	spawn_stdout = stdout_fd;
+	ret = h_vmm_start(v, args);
+	spawn_stdout = -1;
+	return ret;
 }
 
 int h_vmm_wait(struct vmm *v, int timeout_ms)
@@ -353,6 +368,32 @@ int h_json_str(const char *json, const char *path, char *out, size_t cap)
 	if (i < 0)
 		return i;
 	return json_get_str(json, &t[i], out, cap) < 0 ? -EINVAL : 0;
+}
+
+int h_json_bool(const char *json, const char *path, bool *out)
+{
+	static struct json_tok t[4096];
+	int i = parse_walk(json, path, t, 4096);
+
+	if (i < 0)
+		return i;
+	return json_get_bool(json, &t[i], out) ? -EINVAL : 0;
+}
+
+int h_metric_str(struct vmm *v, const char *path, char *out, size_t cap)
+{
+	static char reply[CTL_REPLY_MAX];
+	int ret = h_ctl(v, "{\"cmd\":\"metrics\"}", reply, sizeof(reply));
+
+	return ret ? ret : h_json_str(reply, path, out, cap);
+}
+
+int h_metric_bool(struct vmm *v, const char *path, bool *out)
+{
+	static char reply[CTL_REPLY_MAX];
+	int ret = h_ctl(v, "{\"cmd\":\"metrics\"}", reply, sizeof(reply));
+
+	return ret ? ret : h_json_bool(reply, path, out);
 }
 
 int h_metric(struct vmm *v, const char *path, uint64_t *out)

@@ -39,6 +39,8 @@ void h_require_kvm(void);
  * child's stderr shown as diagnostics.
  */
 int h_vmm_start(struct vmm *v, const char *const *args);
+/* h_vmm_start() with the child's stdout on stdout_fd instead of /dev/null. */
+int h_vmm_start_stdout(struct vmm *v, const char *const *args, int stdout_fd);
 /* Start luvmm with exactly these arguments after the binary (for bad-input
  * tests); does not wait for a socket. */
 int h_vmm_spawn_raw(struct vmm *v, const char *const *args);
@@ -60,8 +62,11 @@ bool h_ctl_ok(struct vmm *v, const char *cmd);
  */
 int h_json_u64(const char *json, const char *path, uint64_t *out);
 int h_json_str(const char *json, const char *path, char *out, size_t cap);
-/* h_json_u64 on a fresh `metrics` reply. */
+int h_json_bool(const char *json, const char *path, bool *out);
+/* h_json_u64 (_str, _bool) on a fresh `metrics` reply. */
 int h_metric(struct vmm *v, const char *path, uint64_t *out);
+int h_metric_str(struct vmm *v, const char *path, char *out, size_t cap);
+int h_metric_bool(struct vmm *v, const char *path, bool *out);
 /* Poll `metrics` until path >= min (or timeout). 0, -ETIMEDOUT. */
 int h_wait_metric(struct vmm *v, const char *path, uint64_t min, int timeout_ms);
 

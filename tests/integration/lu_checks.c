@@ -2,6 +2,7 @@
 /*
  * lu_checks.c: shared checks of the live-update tests (see lu_checks.h).
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,4 +101,35 @@ bool lu_update(struct vmm *v, const char *mode, const char *fault, int timeout_m
 		return false;
 	}
 	return true;
+}
+
+/* Everything the guest could notice, checked after the updates. */
+void lu_check_guest_intact(struct vmm *vm, uint64_t ticks_before)
+{
+	uint64_t v;
+	long n;
+
+	CHECK_ERR(0, h_metric(vm, "guest.cpus.0.hb_seq_breaks", &v));
+	CHECK_EQ(v, 0);
+	CHECK_ERR(0, h_metric(vm, "guest.cpus.1.hb_seq_breaks", &v));
+	CHECK_EQ(v, 0);
+	CHECK_ERR(0, h_metric(vm, "guest.cpus.1.memcheck_mismatches", &v));
+	CHECK_EQ(v, 0);
+	CHECK_ERR(0, h_metric(vm, "guest.cpus.0.panics", &v));
+	CHECK_EQ(v, 0);
+	CHECK_ERR(0, h_metric(vm, "guest.bad_reports", &v));
+	CHECK_EQ(v, 0);
+	/* timer interrupts keep coming after the last update */
+	CHECK_ERR(0, h_wait_metric(vm, "guest.cpus.0.ticks", ticks_before + 20, 5000));
+	/* the memcheck vCPU finishes passes after the last update */
+	CHECK_ERR(0, h_metric(vm, "guest.cpus.1.memcheck_passes", &v));
+	CHECK_ERR(0, h_wait_metric(vm, "guest.cpus.1.memcheck_passes", v + 2, 10000));
+	/* let the serial line of the last second come out, then read */
+	CHECK_ERR(0, h_vmm_wait(vm, 0) == 0 ? -ECHILD : 0);
+	n = lu_check_serial(vm->serial);
+	CHECK(n > 0);
+	tap_diag("%ld serial lines in order", n);
+	n = lu_check_heartbeats(vm->reports, 2);
+	CHECK(n > 0);
+	tap_diag("%ld heartbeats in order", n);
 }

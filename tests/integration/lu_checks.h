@@ -24,4 +24,13 @@ long lu_check_heartbeats(const char *path, unsigned ncpus);
 bool lu_update(struct vmm *v, const char *mode, const char *fault, int timeout_ms,
 	       bool want_ok, char *reply, size_t cap);
 
+/*
+ * Everything a guest running heartbeat (vCPU 0) and memcheck (vCPU 1)
+ * could notice after updates: no heartbeat break, no memcheck mismatch or
+ * panic, timer ticks and memcheck passes still coming, serial lines and
+ * report-log heartbeats in order. Waits for the VMM's exit (the caller
+ * shut it down or lets h_vmm_wait time out first).
+ */
+void lu_check_guest_intact(struct vmm *vm, uint64_t ticks_before);
+
 #endif

@@ -24,6 +24,16 @@ struct bad_run {
 };
 
 #define FW "@FW@"	/* replaced by the guest-fw path */
+/* 259 bytes: "idle," x 51 + "idle" */
+#define LONG_WORKLOAD							\
+	"idle,idle,idle,idle,idle,idle,idle,idle,idle,idle,"		\
+	"idle,idle,idle,idle,idle,idle,idle,idle,idle,idle,"		\
+	"idle,idle,idle,idle,idle,idle,idle,idle,idle,idle,"		\
+	"idle,idle,idle,idle,idle,idle,idle,idle,idle,idle,"		\
+	"idle,idle,idle,idle,idle,idle,idle,idle,idle,idle,idle,idle"
+/* 64 bytes */
+#define LONG_MEMCHECK							\
+	"1234567890123456789012345678901234567890123456789012345678901234"
 #define FILE_ARG "@FILE@"	/* replaced by a temp file with `content` */
 
 static const struct bad_run bad_runs[] = {
@@ -48,6 +58,11 @@ static const struct bad_run bad_runs[] = {
 	  "not a multiple" },
 	{ "memory too small", { "run", "--kernel", FW, "--memory", "1M" }, 2,
 	  "between 2M and 1T" },
+	/* longer than a live update could carry: refused at once */
+	{ "workload too long", { "run", "--kernel", FW, "--workload", LONG_WORKLOAD }, 2,
+	  "--workload: 259 bytes, at most 255" },
+	{ "memcheck too long", { "run", "--kernel", FW, "--memcheck", LONG_MEMCHECK }, 2,
+	  "--memcheck: 64 bytes, at most 63" },
 	{ "ctl to nowhere", { "ctl", "--api", "/nonexistent/sock", "status" }, 4,
 	  "No such file" },
 	{ "ctl unknown request", { "ctl", "--api", "/tmp/x", "reboot" }, 2,

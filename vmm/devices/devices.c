@@ -8,14 +8,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "../liveupdate/state.h"
 #include "../log.h"
+#include "../vm.h"
 #include "devices.h"
 
 static const struct dev_ops *const device_table[] = {
 	&serial_ops,
 	&report_ops,
+	&passthrough_ops,
 };
 
 #define NDEV ARRAY_SIZE(device_table)
@@ -127,7 +131,8 @@ int devices_save(struct devices *d, struct lu_writer *w)
 
 		if (!ops->save)
 			continue;
-		lu_section_begin(w, LU_SEC_DEVICE, ops->state_version, 0, 0);
+		lu_section_begin(w, LU_SEC_DEVICE, ops->state_version,
+				 ops->state_optional ? LU_SEC_F_OPTIONAL : 0, 0);
 		lu_put_str(w, ops->name);
 		ops->save(d->priv[i], w);
 		lu_section_end(w);
@@ -167,7 +172,8 @@ int devices_loaded(struct devices *d, char *msg, size_t len)
 	unsigned i;
 
 	for (i = 0; i < NDEV; i++) {
-		if (device_table[i]->load && !d->staged[i]) {
+		if (device_table[i]->load && !d->staged[i] &&
+		    !device_table[i]->state_optional) {
 			snprintf(msg, len, "the record has no state for device \"%s\"",
 				 device_table[i]->name);
 			return -EBADMSG;
@@ -193,4 +199,66 @@ void devices_abort(struct devices *d)
 
 	for (i = 0; i < NDEV; i++)
 		d->staged[i] = false;
+}
+
+int devices_premap(const struct config *cfg, struct handoff *h,
+		   struct vm_devmem *dm, unsigned max, unsigned *n)
+{
+	unsigned i;
+	int ret;
+
+	*n = 0;
+	for (i = 0; i < NDEV; i++) {
+		if (!device_table[i]->premap)
+			continue;
+		if (*n == max) {
+			devices_premap_release(dm, *n);
+			return -ENOSPC;
+		}
+		ret = device_table[i]->premap(cfg, h, &dm[*n]);
+		if (ret < 0) {
+			devices_premap_release(dm, *n);
+			return ret;
+		}
+		*n += (unsigned)ret;
+	}
+	return 0;
+}
+
+void devices_premap_release(struct vm_devmem *dm, unsigned n)
+{
+	unsigned i;
+
+	for (i = 0; i < n; i++) {
+		if (dm[i].host)
+			munmap(dm[i].host, dm[i].size);
+		if (dm[i].fd >= 0)
+			close(dm[i].fd);
+		dm[i].host = NULL;
+		dm[i].fd = -1;
+	}
+}
+
+int devices_busy(struct devices *d, char *msg, size_t len)
+{
+	unsigned i;
+	int ret;
+
+	for (i = 0; i < NDEV; i++) {
+		if (!device_table[i]->busy)
+			continue;
+		ret = device_table[i]->busy(d->priv[i], msg, len);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+void devices_resumed(struct devices *d, bool new_vmm)
+{
+	unsigned i;
+
+	for (i = 0; i < NDEV; i++)
+		if (device_table[i]->resumed)
+			device_table[i]->resumed(d->priv[i], new_vmm);
 }

@@ -8,6 +8,14 @@
  * per-vCPU counters that metrics shows and, optionally, appended to a
  * JSON-lines log. Nothing a guest writes here can stop the VMM: bad reports
  * are counted and logged at a limited rate.
+ *
+ * Live-update section (LU_SEC_DEVICE "report"), version 2: u64 reports,
+ * bad_reports, stages, last_stage, boots, cpus_online, restores; u32
+ * ncpus; per vCPU u32 workload then the CPU_FIELDS u64s; then (since
+ * version 2) the DMA workload: u32 cpu + 1 (0: none) and the DMA_FIELDS
+ * u64s. A version 1 section has no DMA part: no DMA cpu, all 0. Without a
+ * DMA workload the version 2 tail is all zero, so a version 1 reader
+ * accepts the section.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -34,6 +42,7 @@ static const char *const workload_names[] = {
 	[LUVMM_WORKLOAD_IDLE] = "idle",
 	[LUVMM_WORKLOAD_HEARTBEAT] = "heartbeat",
 	[LUVMM_WORKLOAD_MEMCHECK] = "memcheck",
+	[LUVMM_WORKLOAD_DMA] = "dma",
 };
 
 static const char *const type_names[] = {
@@ -45,7 +54,11 @@ static const char *const type_names[] = {
 	[LUVMM_REPORT_PANIC] = "panic",
 	[LUVMM_REPORT_STAGE] = "stage",
 	[LUVMM_REPORT_BADCMDLINE] = "badcmdline",
+	[LUVMM_REPORT_DMA] = "dma",
 };
+
+_Static_assert(ARRAY_SIZE(workload_names) == LUVMM_WORKLOAD_MAX, "workload_names");
+_Static_assert(ARRAY_SIZE(type_names) == LUVMM_REPORT_TYPE_MAX, "type_names");
 
 int report_init(struct report_dev *d, const struct mem *mem, unsigned ncpus,
 		uint32_t tsc_khz, int log_fd)
@@ -58,6 +71,7 @@ int report_init(struct report_dev *d, const struct mem *mem, unsigned ncpus,
 		return -ENOMEM;
 	for (i = 0; i < ncpus; i++)
 		d->cpu[i].workload = UINT32_MAX;
+	d->dma.cpu = UINT32_MAX;
 	pthread_mutex_init(&d->lock, NULL);
 	d->mem = mem;
 	d->ncpus = ncpus;
@@ -132,6 +146,37 @@ static void heartbeat_locked(struct report_dev *d, struct report_cpu *c,
 	c->ticks = r->arg[3];
 }
 
+/* One vCPU runs the DMA workload; its counters never go down. */
+static bool dma_ok_locked(const struct report_dev *d, unsigned cpu,
+			  const struct luvmm_report *r)
+{
+	const struct report_dma *m = &d->dma;
+
+	if (m->cpu != UINT32_MAX && m->cpu != cpu)
+		return false;
+	return r->arg[0] >= m->jobs && r->arg[1] >= m->mismatches &&
+	       r->arg[2] >= m->faults && r->arg[3] >= m->maps &&
+	       r->arg[4] >= m->refused && r->arg[5] >= m->msis;
+}
+
+static void dma_locked(struct report_dev *d, unsigned cpu,
+		       const struct luvmm_report *r)
+{
+	struct report_dma *m = &d->dma;
+
+	if (r->arg[1] > m->mismatches || r->arg[2] > m->faults)
+		log_ratelimited(LOG_WARN, "guest cpu%u: dma: %" PRIu64 " mismatches, %" PRIu64 " faults after %" PRIu64 " jobs",
+				cpu, r->arg[1], r->arg[2], r->arg[0]);
+	m->cpu = cpu;
+	m->reports++;
+	m->jobs = r->arg[0];
+	m->mismatches = r->arg[1];
+	m->faults = r->arg[2];
+	m->maps = r->arg[3];
+	m->refused = r->arg[4];
+	m->msis = r->arg[5];
+}
+
 int report_handle(struct report_dev *d, unsigned cpu, const struct luvmm_report *r)
 {
 	struct report_cpu *c;
@@ -144,6 +189,10 @@ int report_handle(struct report_dev *d, unsigned cpu, const struct luvmm_report 
 		return -EINVAL;
 
 	pthread_mutex_lock(&d->lock);
+	if (r->type == LUVMM_REPORT_DMA && !dma_ok_locked(d, cpu, r)) {
+		pthread_mutex_unlock(&d->lock);
+		return -EINVAL;
+	}
 	c = &d->cpu[cpu];
 	d->reports++;
 	switch (r->type) {
@@ -153,6 +202,12 @@ int report_handle(struct report_dev *d, unsigned cpu, const struct luvmm_report 
 		break;
 	case LUVMM_REPORT_WORKLOAD:
 		c->workload = (uint32_t)r->arg[0];
+		if (c->workload == LUVMM_WORKLOAD_DMA) {
+			d->dma.base = r->arg[1];
+			d->dma.size = r->arg[2];
+			c->mc_base = c->mc_size = 0;
+			break;
+		}
 		c->mc_base = r->arg[1];
 		c->mc_size = r->arg[2];
 		break;
@@ -173,6 +228,9 @@ int report_handle(struct report_dev *d, unsigned cpu, const struct luvmm_report 
 	case LUVMM_REPORT_STAGE:
 		d->stages++;
 		d->last_stage = r->arg[0];
+		break;
+	case LUVMM_REPORT_DMA:
+		dma_locked(d, cpu, r);
 		break;
 	default:
 		break;
@@ -341,6 +399,29 @@ static void cpu_metrics(const struct report_dev *d, unsigned i, struct json_writ
 	jw_obj_end(w);
 }
 
+static void dma_metrics(const struct report_dev *d, struct json_writer *w)
+{
+	const struct report_dma *m = &d->dma;
+
+	jw_key(w, "dma");
+	jw_obj_begin(w);
+	jw_key(w, "cpu");
+	if (m->cpu == UINT32_MAX)
+		jw_null(w);	/* no DMA report yet */
+	else
+		jw_u64(w, m->cpu);
+	jw_ku64(w, "reports", m->reports);
+	jw_ku64(w, "base", m->base);
+	jw_ku64(w, "size", m->size);
+	jw_ku64(w, "jobs", m->jobs);
+	jw_ku64(w, "mismatches", m->mismatches);
+	jw_ku64(w, "faults", m->faults);
+	jw_ku64(w, "maps", m->maps);
+	jw_ku64(w, "refused", m->refused);
+	jw_ku64(w, "msis", m->msis);
+	jw_obj_end(w);
+}
+
 static void report_metrics(void *priv, struct json_writer *w)
 {
 	struct report_dev *d = priv;
@@ -355,6 +436,7 @@ static void report_metrics(void *priv, struct json_writer *w)
 	jw_ku64(w, "cpus_online", d->cpus_online);
 	jw_ku64(w, "last_stage", d->last_stage);
 	jw_ku64(w, "restores", d->restores);
+	dma_metrics(d, w);
 	jw_key(w, "cpus");
 	jw_arr_begin(w);
 	for (i = 0; i < d->ncpus; i++)
@@ -368,6 +450,10 @@ static void report_metrics(void *priv, struct json_writer *w)
 #define CPU_FIELDS(X) X(hb_seq) X(hb_gap_tsc) X(hb_maxgap_tsc) X(hb_seq_breaks) \
 	X(heartbeats) X(ticks) X(mc_passes) X(mc_mismatches) X(mc_base) \
 	X(mc_size) X(last_mismatch_gpa) X(panics)
+/* The DMA workload's fields after the vCPUs (version 2), after its u32 cpu. */
+#define DMA_FIELDS(X) X(reports) X(base) X(size) X(jobs) X(mismatches) \
+	X(faults) X(maps) X(refused) X(msis)
+#define REPORT_SEC_VERSION	2
 
 void report_save(void *priv, struct lu_writer *w)
 {
@@ -391,6 +477,10 @@ void report_save(void *priv, struct lu_writer *w)
 		CPU_FIELDS(PUT_CPU)
 #undef PUT_CPU
 	}
+	lu_put_u32(w, d->dma.cpu + 1);	/* UINT32_MAX (none) -> 0 */
+#define PUT_DMA(f) lu_put_u64(w, d->dma.f);
+	DMA_FIELDS(PUT_DMA)
+#undef PUT_DMA
 	pthread_mutex_unlock(&d->lock);
 }
 
@@ -420,7 +510,18 @@ int report_load(void *priv, struct lu_dec *d)
 		CPU_FIELDS(GET_CPU)
 #undef GET_CPU
 	}
-	ret = lu_dec_finish(d, 1);
+	memset(&r->staged_dma, 0, sizeof(r->staged_dma));
+	r->staged_dma.cpu = UINT32_MAX;
+	if (d->version >= 2) {
+		lu_get_u32(d, "dma_cpu", &r->staged_dma.cpu);
+		lu_check(d, r->staged_dma.cpu <= n, "dma_cpu",
+			 "vCPU %u + 1 of %u", r->staged_dma.cpu - 1, n);
+		r->staged_dma.cpu--;	/* 0 (none) -> UINT32_MAX */
+#define GET_DMA(f) lu_get_u64(d, "dma_" #f, &r->staged_dma.f);
+		DMA_FIELDS(GET_DMA)
+#undef GET_DMA
+	}
+	ret = lu_dec_finish(d, REPORT_SEC_VERSION);
 	if (ret) {
 		free(r->staged);
 		r->staged = NULL;
@@ -444,6 +545,7 @@ void report_commit(void *priv)
 	d->boots = d->staged_counts[4];
 	d->cpus_online = d->staged_counts[5];
 	d->restores = d->staged_counts[6] + 1;
+	d->dma = d->staged_dma;
 	for (i = 0; i < d->ncpus; i++)
 		d->cpu[i].gap_pending = true;
 	pthread_mutex_unlock(&d->lock);
@@ -465,5 +567,5 @@ const struct dev_ops report_ops = {
 	.save = report_save,
 	.load = report_load,
 	.commit = report_commit,
-	.state_version = 1,
+	.state_version = REPORT_SEC_VERSION,
 };

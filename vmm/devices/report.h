@@ -34,6 +34,22 @@ struct report_cpu {
 	uint64_t update_gap_restore;	/* report_dev.restores when measured */
 };
 
+/*
+ * The guest's DMA workload (one vCPU per VM runs it): the counters of its
+ * latest LUVMM_REPORT_DMA report. Each counter only grows.
+ */
+struct report_dma {
+	uint32_t cpu;			/* the vCPU that reports, UINT32_MAX: none yet */
+	uint64_t reports;		/* DMA reports accepted */
+	uint64_t base, size;		/* its dma= region (WORKLOAD report) */
+	uint64_t jobs;			/* arg0: completed and verified */
+	uint64_t mismatches;		/* arg1: bad payloads, protocol errors */
+	uint64_t faults;		/* arg2: jobs that ended in FAULT */
+	uint64_t maps;			/* arg3: map/unmap requests done */
+	uint64_t refused;		/* arg4: map/unmap requests refused */
+	uint64_t msis;			/* arg5: MSIs taken */
+};
+
 struct report_dev {
 	pthread_mutex_t lock;
 	const struct mem *mem;
@@ -46,8 +62,10 @@ struct report_dev {
 	uint64_t cpus_online;
 	uint64_t restores;		/* live updates this device was restored in */
 	int poweroff_status;		/* -1 until the guest powers off */
+	struct report_dma dma;
 	struct report_cpu *staged;	/* live update: decoded, not applied */
 	uint64_t staged_counts[7];
+	struct report_dma staged_dma;
 };
 
 int report_init(struct report_dev *d, const struct mem *mem, unsigned ncpus,
@@ -56,7 +74,12 @@ void report_fini(struct report_dev *d);
 /* The iobus handler for ports 0x500-0x50b (priv is the report_dev). */
 void report_io(void *priv, uint64_t off, uint8_t *data, uint32_t len,
 	       bool is_write);
-/* Validate and apply one report read from guest memory; -EINVAL if bad. */
+/*
+ * Validate and apply one report read from guest memory; -EINVAL if bad
+ * (besides the header: a workload number out of range; a DMA report from
+ * a vCPU other than the one that sent the first, or with a counter below
+ * the previous report's).
+ */
 int report_handle(struct report_dev *d, unsigned cpu, const struct luvmm_report *r);
 uint64_t report_tsc_to_us(const struct report_dev *d, uint64_t tsc);
 

@@ -121,6 +121,20 @@ int handoff_take(struct handoff *h, const char *name)
 	return fd < 0 ? -ENOENT : fd;
 }
 
+int handoff_check_all(const struct handoff *h, char *msg, size_t len)
+{
+	unsigned i;
+
+	for (i = 0; i < h->n; i++) {
+		if (!handoff_check_kind(h->e[i].fd, (enum handoff_kind)h->e[i].kind))
+			continue;
+		snprintf(msg, len, "%s: fd is not a %s", h->e[i].name,
+			 handoff_kind_name((enum handoff_kind)h->e[i].kind));
+		return -EBADF;
+	}
+	return 0;
+}
+
 void handoff_close_all(struct handoff *h)
 {
 	unsigned i;

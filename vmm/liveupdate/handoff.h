@@ -23,7 +23,12 @@
 
 #include "../compiler.h"
 
-#define HANDOFF_MAX_FDS		64
+/* fds in a table: the SCM_RIGHTS limit of one message (the kernel's
+ * SCM_MAX_FD). A transfer-mode update of a 64-vCPU VM needs 64 GO
+ * channels plus RAM, state, control socket, serial, report log and the
+ * device's fds. */
+#define HANDOFF_MAX_FDS		253
+_Static_assert(HANDOFF_MAX_FDS <= 253, "SCM_RIGHTS carries at most 253 fds");
 #define HANDOFF_NAME_MAX	32
 #define HANDOFF_MSG_MAX		(256 * 1024)
 
@@ -67,6 +72,9 @@ int handoff_get(const struct handoff *h, const char *name, enum handoff_kind kin
 int handoff_take(struct handoff *h, const char *name);
 /* Is fd the kind it claims to be? 0 or -EBADF. */
 int handoff_check_kind(int fd, enum handoff_kind kind);
+/* Check every entry's fd against its kind (before handing the table
+ * over): 0, or -EBADF with "<name>: fd is not a <kind>" in msg. */
+int handoff_check_all(const struct handoff *h, char *msg, size_t len);
 /* Close every fd still in the table (received tables own their fds). */
 void handoff_close_all(struct handoff *h);
 const char *handoff_kind_name(enum handoff_kind kind);

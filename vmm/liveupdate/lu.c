@@ -11,9 +11,11 @@
  *      shared memfd, send GO, wait for RUNNING (bounded);
  *   4. RUNNING: answer the client, stop serving, destroy the VM off the
  *      guest's critical path, report the teardown time (DONE), exit;
- *   5. anything else before RUNNING (ERROR, exit, crash, timeout): kill
- *      the new VMM, resume our own vCPUs: rollback. The guest loses only
- *      the time the vCPUs were parked.
+ *   5. anything else before RUNNING (ERROR, exit, crash, timeout): close
+ *      the commit word (unless the new VMM took it: then the guest is its
+ *      own and we wait for RUNNING), kill the new VMM, resume our own
+ *      vCPUs: rollback. The guest loses only the time the vCPUs were
+ *      parked.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +31,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -59,6 +62,7 @@ struct lu *lu_get(struct runner *r)
 		if (r->lu) {
 			r->lu->sock = r->lu->state_fd = -1;
 			r->lu->child = -1;
+			r->lu->peer_pidfd = -1;
 			r->lu->done_w.fd = r->lu->timer_w.fd = r->lu->sock_w.fd = -1;
 			r->lu->hook_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 			if (r->lu->hook_fd < 0) {
@@ -106,6 +110,8 @@ int lu_state_map(struct lu *lu, bool writable)
 		lu->state = NULL;
 		return -errno;
 	}
+	if (writable)
+		lu->commit = (_Atomic uint64_t *)(void *)(lu->state + LU_COMMIT_OFFSET);
 	return 0;
 }
 
@@ -113,7 +119,11 @@ void lu_state_release(struct lu *lu)
 {
 	if (lu->state)
 		munmap(lu->state, LU_STATE_SIZE);
+	if (lu->commit_map)
+		munmap(lu->commit_map, 4096);
 	lu->state = NULL;
+	lu->commit_map = NULL;
+	lu->commit = NULL;
 	util_close(&lu->state_fd);
 }
 
@@ -163,6 +173,12 @@ void lu_result_json(const struct lu_result *res, struct json_writer *w)
 
 void lu_metrics(struct runner *r, struct json_writer *w)
 {
+	uint64_t td;
+
+	/* exec mode: the old image's teardown may end after the reply */
+	if (r->lu && r->lu->exec_teardown_valid &&
+	    (td = atomic_load(&r->lu->exec_teardown_us)))
+		r->lu->last.ph.teardown = td;
 	jw_key(w, "update");
 	jw_obj_begin(w);
 	jw_ku64(w, "updates", r->updates);
@@ -211,18 +227,35 @@ static void end_watches(struct runner *r, struct lu *lu)
 	util_close(&lu->timer_w.fd);
 }
 
-static void reap_child(struct lu *lu, bool kill_it)
+/*
+ * Make sure the new VMM is gone (kill_it) or wait for it to end, so that
+ * it and its VM are gone before we resume ours. A spawned one is our
+ * child; an operator-started one is reached through the pidfd taken when
+ * we connected, where we are allowed to signal it (else it stops itself:
+ * it cannot take the commit word any more, and exits).
+ */
+static void stop_new_vmm(struct lu *lu, bool kill_it)
 {
+	struct pollfd p = { .fd = lu->peer_pidfd, .events = POLLIN };
 	int st;
 
-	if (lu->child <= 0)
-		return;
-	if (kill_it)
-		kill(lu->child, SIGKILL);
-	if (waitpid(lu->child, &st, 0) == lu->child && !kill_it)
-		log_info("update: new VMM %d ended with status %d", (int)lu->child,
-			 WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
-	lu->child = -1;
+	if (lu->child > 0) {
+		if (kill_it)
+			kill(lu->child, SIGKILL);
+		if (waitpid(lu->child, &st, 0) == lu->child && !kill_it)
+			log_info("update: new VMM %d ended with status %d", (int)lu->child,
+				 WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+		lu->child = -1;
+	}
+	if (lu->peer_pidfd >= 0) {
+		if (kill_it && syscall(SYS_pidfd_send_signal, lu->peer_pidfd, SIGKILL, NULL, 0))
+			log_warn("update: cannot stop the new VMM %d: %s", (int)lu->peer_pid,
+				 strerror(errno));
+		else if (poll(&p, 1, 2000) < 1)
+			log_warn("update: the new VMM %d has not ended yet", (int)lu->peer_pid);
+		util_close(&lu->peer_pidfd);
+	}
+	lu->peer_pid = 0;
 }
 
 /* Undo a failed update without answering (lu->last.error is set). */
@@ -232,9 +265,10 @@ static void abandon(struct runner *r, bool resume)
 
 	end_watches(r, lu);
 	util_close(&lu->sock);	/* a new VMM still waiting sees EOF and exits */
-	reap_child(lu, true);
+	stop_new_vmm(lu, true);
 	if (resume)
 		vm_resume(r->vm);
+	devices_resumed(r->devs, false);
 	lu->last.ok = false;
 	lu->last.rolled_back = true;
 	lu->last.valid = true;
@@ -316,6 +350,12 @@ void lu_free_percpu(struct lu *lu)
 	lu->blob = NULL;
 }
 
+bool lu_fault_is_old_side(const char *fault)
+{
+	return !strcmp(fault, "corrupt-record") || !strcmp(fault, "error-save") ||
+	       !strcmp(fault, "slow-save");
+}
+
 int lu_spin_nonzero(atomic_int *v, atomic_bool *abort_flag, uint64_t timeout_ns)
 {
 	uint64_t deadline = util_now_ns() + timeout_ns;
@@ -359,6 +399,10 @@ static void save_hook(struct vcpu *v, void *arg)
 	int ret, rec;
 
 	ret = lu_vcpu_blob(v, &lu->blob[v->id]);
+	if (!ret && v->id == 0 && !strcmp(lu->fault, "error-save")) {
+		ret = -EIO;
+		lu_hook_fail(lu, ret, "injected save error");
+	}
 	if (ret)
 		atomic_store(&lu->record, ret);
 	if (atomic_fetch_add(&lu->arrived, 1) + 1 == lu->ncpus) {
@@ -377,6 +421,8 @@ static void save_hook(struct vcpu *v, void *arg)
 	}
 	rec = lu_spin_nonzero(&lu->record, &v->vm->exit_req, 1000000000ULL);
 	if (rec == 1) {
+		if (!strcmp(lu->fault, "slow-save"))
+			poll(NULL, 0, 500);
 		put_le64(go, LU_STATE_OFFSET);
 		put_le64(go + 8, lu->record_len);
 		lu_put_times(go + 16, lu->t, 3);
@@ -401,11 +447,23 @@ static void wait_hooks(struct lu *lu)
 		poll(NULL, 0, 1);
 }
 
-/* Wait for the new VMM's answer (or a hook's failure), bounded. */
-static int wait_running(struct runner *r, uint8_t *msg, size_t cap, enum handoff_msg *type)
+void lu_hook_drain(struct lu *lu)
 {
-	struct lu *lu = r->lu;
-	uint64_t deadline = util_now_ns() + (uint64_t)lu->blackout_timeout_ms * 1000000ULL;
+	uint64_t n;
+
+	while (read(lu->hook_fd, &n, sizeof(n)) == sizeof(n))
+		;
+}
+
+/*
+ * Wait for the new VMM's answer or a hook's failure, until deadline (0:
+ * no limit). Returns the message's length (type set), -ETIMEDOUT, a hook's
+ * error, or the socket's.
+ */
+static int wait_running(struct lu *lu, uint64_t deadline, uint8_t *msg, size_t cap,
+			enum handoff_msg *type)
+{
+	int ret;
 
 	for (;;) {
 		struct pollfd p[2] = { { .fd = lu->sock, .events = POLLIN },
@@ -413,23 +471,92 @@ static int wait_running(struct runner *r, uint8_t *msg, size_t cap, enum handoff
 		uint64_t now = util_now_ns();
 		int n;
 
-		if (now >= deadline)
+		if (deadline && now >= deadline)
 			return -ETIMEDOUT;
-		n = poll(p, 2, (int)((deadline - now) / 1000000ULL) + 1);
+		n = poll(p, 2, deadline ? (int)((deadline - now) / 1000000ULL) + 1 : -1);
 		if (n < 0 && errno != EINTR)
 			return -errno;
-		if (p[1].revents)
-			return atomic_load(&lu->result);	/* a hook failed */
-		if (p[0].revents)
-			return handoff_recv(lu->sock, type, msg, cap, NULL, NULL, 0);
+		if (p[1].revents) {
+			lu_hook_drain(lu);
+			ret = atomic_load(&lu->result);
+			if (ret < 0)
+				return ret;	/* a hook failed */
+		}
+		if (p[0].revents) {
+			ret = handoff_recv(lu->sock, type, msg, cap, NULL, NULL, 0);
+			if (ret != -ETIMEDOUT)
+				return ret;
+		}
 	}
+}
+
+/* Open the commit word for this attempt, before any vCPU can send GO. */
+static void commit_open(struct lu *lu)
+{
+	if (!++lu->attempt)
+		lu->attempt = 1;
+	atomic_store(lu->commit, LU_COMMIT_WORD(lu->attempt, LU_COMMIT_GO));
+}
+
+/* Close it before a rollback: false if the new VMM took the guest first. */
+static bool commit_abort(struct lu *lu)
+{
+	uint64_t go = LU_COMMIT_WORD(lu->attempt, LU_COMMIT_GO);
+
+	if (atomic_compare_exchange_strong(lu->commit, &go,
+					   LU_COMMIT_WORD(lu->attempt, LU_COMMIT_ABORTED)))
+		return true;
+	return go != LU_COMMIT_WORD(lu->attempt, LU_COMMIT_TAKEN);
+}
+
+/* Why the wait for RUNNING ended without it, into lu->last.error. */
+static void no_running_reason(struct lu *lu, int ret, enum handoff_msg type, uint8_t *msg)
+{
+	char *e = lu->last.error;
+	size_t n = sizeof(lu->last.error);
+
+	if (atomic_load(&lu->result) < 0)
+		snprintf(e, n, "%.255s", lu->err);
+	else if (ret == -ETIMEDOUT)
+		snprintf(e, n, "no RUNNING from the new VMM within %d ms", lu->blackout_timeout_ms);
+	else if (ret < 0)
+		snprintf(e, n, "the new VMM went away while loading (%s)", strerror(-ret));
+	else if (type == HMSG_ERROR)
+		snprintf(e, n, "the new VMM refused the state: %.*s", ret, (char *)msg);
+	else
+		snprintf(e, n, "unexpected %s message while loading", handoff_msg_name(type));
+}
+
+/*
+ * The new VMM took the guest (the commit word says so) and then died
+ * before it confirmed: the guest is lost. Our vCPUs hold a stale copy of
+ * it and must never run again: answer, and end this process.
+ */
+static void guest_lost(struct runner *r, int err)
+{
+	struct lu *lu = r->lu;
+
+	snprintf(lu->last.error, sizeof(lu->last.error),
+		 "the new VMM took over the guest and went away before confirming (%s): the guest is lost",
+		 strerror(-err));
+	log_err("update: %s", lu->last.error);
+	end_watches(r, lu);
+	util_close(&lu->sock);
+	stop_new_vmm(lu, false);
+	lu->last.ok = false;
+	lu->last.rolled_back = false;
+	lu->last.valid = true;
+	lu->busy = false;
+	reply_result(lu);
+	r->exit_status = LUVMM_EXIT_ERROR;
+	loop_stop(r->loop);
 }
 
 static void blackout(struct runner *r)
 {
 	struct lu *lu = r->lu;
 	uint8_t msg[512];
-	enum handoff_msg type;
+	enum handoff_msg type = 0;
 	uint64_t nt[3];
 	int ret;
 
@@ -439,40 +566,44 @@ static void blackout(struct runner *r)
 	atomic_store(&lu->finished, 0);
 	atomic_store(&lu->record, 0);
 	atomic_store(&lu->result, 0);
+	lu_hook_drain(lu);	/* a failed attempt may have left a count */
+	commit_open(lu);
+	lu->t[1] = lu->t[2] = 0;
 	lu->t[0] = util_now_ns();
 	if (lu->was_paused)
 		vm_arm_park_hook(r->vm, save_hook, r);	/* parked already */
 	else
 		vm_pause_with(r->vm, save_hook, r);
-	ret = wait_running(r, msg, sizeof(msg) - 1, &type);
-	if (ret <= 0)
-		wait_hooks(lu);		/* before anything runs again */
-	if (atomic_load(&lu->result) < 0) {
-		rollback(r, !lu->was_paused, "%s", lu->err);
-		return;
-	}
+	ret = wait_running(lu, lu->t[0] + (uint64_t)lu->blackout_timeout_ms * 1000000ULL,
+			   msg, sizeof(msg), &type);
 	lu->last.ph.prebuild = (lu->t_ready - lu->t_hello) / 1000;
-	lu->last.ph.stop = (lu->t[1] - lu->t[0]) / 1000;
-	lu->last.ph.save = (lu->t[2] - lu->t[1]) / 1000;
-	if (ret == -ETIMEDOUT) {
-		rollback(r, !lu->was_paused, "no RUNNING from the new VMM within %d ms",
-			 lu->blackout_timeout_ms);
-		return;
-	}
-	if (ret < 0) {
-		rollback(r, !lu->was_paused, "the new VMM went away while loading (%s)",
-			 strerror(-ret));
-		return;
-	}
-	if (type == HMSG_ERROR) {
-		msg[ret] = '\0';
-		rollback(r, !lu->was_paused, "the new VMM refused the state: %s", msg);
-		return;
-	}
-	if (type != HMSG_RUNNING || ret != 24) {
-		rollback(r, !lu->was_paused, "unexpected %s message while loading",
-			 handoff_msg_name(type));
-		return;
+	if (!(ret == 24 && type == HMSG_RUNNING)) {
+		no_running_reason(lu, ret, type, msg);
+		if (commit_abort(lu)) {
+			char why[sizeof(lu->last.error)];
+
+			/* the new VMM can no longer run the guest: ours again */
+			wait_hooks(lu);		/* before anything runs again */
+			if (lu->t[1] >= lu->t[0])
+				lu->last.ph.stop = (lu->t[1] - lu->t[0]) / 1000;
+			if (lu->t[2] >= lu->t[1] && lu->t[1])
+				lu->last.ph.save = (lu->t[2] - lu->t[1]) / 1000;
+			memcpy(why, lu->last.error, sizeof(why));
+			rollback(r, !lu->was_paused, "%s", why);
+			return;
+		}
+		/* it took the guest first: it runs it, RUNNING is on its way */
+		log_warn("update: %s, but the new VMM has taken the guest: waiting for it",
+			 lu->last.error);
+		do
+			ret = handoff_recv(lu->sock, &type, msg, sizeof(msg), NULL, NULL, -1);
+		while (ret >= 0 && !(ret == 24 && type == HMSG_RUNNING));
+		if (ret < 0) {
+			wait_hooks(lu);
+			guest_lost(r, ret);
+			return;
+		}
+		lu->last.error[0] = '\0';
 	}
 	/* the rest of this process's life must not take CPU from the guest */
 	{
@@ -487,8 +618,10 @@ static void blackout(struct runner *r)
 	lu->last.ok = true;
 	lu->last.rolled_back = false;
 	lu->last.valid = true;
-	lu->last.new_pid = lu->child;
+	lu->last.new_pid = lu->child > 0 ? lu->child : lu->peer_pid;
 	lu->child = -1;		/* not ours to stop any more */
+	lu->peer_pid = 0;
+	util_close(&lu->peer_pidfd);
 	log_info("update: the new VMM runs the guest; blackout %" PRIu64 " us",
 		 lu->last.ph.blackout);
 	reply_result(lu);
@@ -556,7 +689,7 @@ static int spawn_new(struct runner *r, const char *binary, int sock, pid_t *pid)
 	argv[n++] = "3";
 	if (r->cfg.verbose)
 		argv[n++] = r->cfg.verbose > 1 ? "-vv" : "-v";
-	if (lu->fault[0] && strcmp(lu->fault, "corrupt-record")) {
+	if (lu->fault[0] && !lu_fault_is_old_side(lu->fault)) {
 		argv[n++] = "--fault";
 		argv[n++] = lu->fault;
 	}
@@ -596,7 +729,8 @@ static void close_fds(int *fds, unsigned n)
 		util_close(&fds[i]);
 }
 
-/* One GO channel per vCPU: ours in lu->go_sock, theirs handed over. */
+/* One GO channel per vCPU: ours in lu->go_sock, theirs handed over
+ * (peer[], which the caller closes in every case). */
 static int add_go_channels(struct runner *r, int *peer)
 {
 	struct lu *lu = r->lu;
@@ -604,8 +738,6 @@ static int add_go_channels(struct runner *r, int *peer)
 	unsigned i;
 	int sv[2], ret;
 
-	for (i = 0; i < r->vm->ncpus; i++)
-		peer[i] = -1;
 	ret = lu_alloc_percpu(lu, r->vm->ncpus, true);
 	for (i = 0; !ret && i < r->vm->ncpus; i++) {
 		util_close(&lu->go_sock[i]);
@@ -617,6 +749,29 @@ static int add_go_channels(struct runner *r, int *peer)
 		ret = handoff_add(&lu->ho, name, sv[1], HK_SOCKET);
 	}
 	return ret;
+}
+
+/* Remember who listens at the other end of an operator's socket, so that
+ * a rollback can stop it. */
+static void note_peer(struct lu *lu)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	struct pollfd p = { .fd = lu->sock, .events = POLLIN };
+
+	if (getsockopt(lu->sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) || cred.pid <= 0) {
+		log_warn("update: cannot tell which process listens on the incoming socket");
+		return;
+	}
+	lu->peer_pid = cred.pid;
+	lu->peer_pidfd = (int)syscall(SYS_pidfd_open, cred.pid, 0);
+	if (lu->peer_pidfd < 0) {
+		log_warn("update: pidfd of the new VMM %d: %s", (int)cred.pid, strerror(errno));
+		return;
+	}
+	/* still connected: the pid was not reused before the pidfd was taken */
+	if (poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR)))
+		util_close(&lu->peer_pidfd);
 }
 
 /* Open the channel, send HELLO. */
@@ -632,10 +787,13 @@ static int start_transfer(struct runner *r, const char *binary, const char *inco
 	};
 	static uint8_t prep[64 << 10];
 	int sv[2], fds[HANDOFF_MAX_FDS], peer_go[CONFIG_MAX_CPUS];
+	char why[128];
 	size_t len;
 	unsigned i;
 	int ret;
 
+	for (i = 0; i < CONFIG_MAX_CPUS; i++)
+		peer_go[i] = -1;
 	ret = lu_state_map(lu, true);
 	if (!ret)
 		ret = lu_collect_fds(r, &lu->ho);
@@ -643,38 +801,56 @@ static int start_transfer(struct runner *r, const char *binary, const char *inco
 		ret = add_go_channels(r, peer_go);
 	if (ret) {
 		snprintf(err, errlen, "preparing the handoff: %s", strerror(-ret));
-		close_fds(peer_go, r->vm->ncpus);
-		return ret;
+		goto out;
+	}
+	ret = handoff_check_all(&lu->ho, why, sizeof(why));
+	if (ret) {
+		snprintf(err, errlen, "preparing the handoff: %s", why);
+		goto out;
 	}
 	if (incoming) {
-		lu->sock = connect_incoming(incoming);
-		if (lu->sock < 0) {
-			snprintf(err, errlen, "%s: %s", incoming, strerror(-lu->sock));
-			return lu->sock;
+		ret = connect_incoming(incoming);
+		if (ret < 0) {
+			snprintf(err, errlen, "%s: %s", incoming, strerror(-ret));
+			goto out;
 		}
+		lu->sock = ret;
+		note_peer(lu);
 	} else {
-		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
-			return -errno;
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+			ret = -errno;
+			snprintf(err, errlen, "cannot create the update socket: %s",
+				 strerror(-ret));
+			goto out;
+		}
 		ret = spawn_new(r, binary, sv[1], &lu->child);
 		close(sv[1]);
 		if (ret) {
 			close(sv[0]);
 			snprintf(err, errlen, "cannot start %.180s: %s", binary, strerror(-ret));
-			return ret;
+			goto out;
 		}
 		lu->sock = sv[0];
 	}
 	u.t_hello_ns = util_now_ns();
 	ret = lu_prepare_write(r, &lu->ho, &u, prep, sizeof(prep), &len);
+	if (ret) {
+		snprintf(err, errlen, "writing the prepare record: %s", strerror(-ret));
+		goto out;
+	}
 	for (i = 0; i < lu->ho.n; i++)
 		fds[i] = lu->ho.e[i].fd;
-	if (!ret)
-		ret = handoff_send(lu->sock, HMSG_HELLO, prep, len, fds, lu->ho.n);
-	close_fds(peer_go, r->vm->ncpus);	/* the new VMM has its ends */
+	ret = handoff_send(lu->sock, HMSG_HELLO, prep, len, fds, lu->ho.n);
 	lu->t_hello = u.t_hello_ns;
+	if (ret == -EPIPE || ret == -ECONNRESET) {
+		/* it exited already: the same failure as an EOF before READY */
+		snprintf(err, errlen, "the new VMM went away before READY (sending HELLO: %s)",
+			 strerror(-ret));
+		goto out;
+	}
 	if (ret) {
 		snprintf(err, errlen, "sending HELLO: %s", strerror(-ret));
-		return ret;
+		goto out;
 	}
 	lu->sock_w = (struct loop_watch){ .fd = lu->sock, .events = POLLIN,
 					  .fn = on_sock, .arg = r };
@@ -686,6 +862,9 @@ static int start_transfer(struct runner *r, const char *binary, const char *inco
 		ret = loop_watch(r->loop, &lu->timer_w);
 	if (ret)
 		snprintf(err, errlen, "watching the new VMM: %s", strerror(-ret));
+out:
+	/* the new VMM has its ends of the GO channels (or never will) */
+	close_fds(peer_go, r->vm->ncpus);
 	return ret;
 }
 
@@ -720,6 +899,9 @@ int lu_cmd_update(void *ctx, const struct ctl_request *req, struct json_writer *
 		snprintf(req->err, req->errlen, "an update is already in progress");
 		return -EBUSY;
 	}
+	ret = devices_busy(r->devs, req->err, req->errlen);
+	if (ret)
+		return ret;
 	if (opt_str(req, "mode", mode, sizeof(mode)) ||
 	    opt_str(req, "binary", binary, sizeof(binary)) ||
 	    opt_str(req, "incoming", incoming, sizeof(incoming)) ||
@@ -748,6 +930,7 @@ int lu_cmd_update(void *ctx, const struct ctl_request *req, struct json_writer *
 		return -ENOENT;
 	}
 	memset(&lu->last, 0, sizeof(lu->last));
+	lu->exec_teardown_valid = false;
 	lu->mode = lu->last.mode = !strcmp(mode, "exec") ? LU_EXEC : LU_TRANSFER;
 	lu->blackout_timeout_ms = (int)timeout;
 	lu->prepare_timeout_ms = (int)ptimeout;
@@ -825,7 +1008,7 @@ void lu_fini(struct runner *r)
 		loop_unwatch(r->loop, &lu->done_w);
 	if (lu->reply)
 		ctl_pending_drop(lu->reply);
-	reap_child(lu, true);
+	stop_new_vmm(lu, true);
 	util_close(&lu->sock);
 	util_close(&lu->done_w.fd);
 	lu_state_release(lu);

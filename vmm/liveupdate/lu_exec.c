@@ -17,10 +17,12 @@
  * register the other slots on a helper thread. A vCPU that touches a slot
  * not registered yet sleeps until it is (vm_ram_access_late), counted.
  *
- * Rollback: until RUNNING the new image keeps the handed fds inheritable.
- * On a restore error, a crash signal or a watchdog timeout it execs the
- * old binary (kept open as "old-exe") on the same record with --rollback:
- * the old code restores the guest and reports why.
+ * Rollback: until it commits (just before it releases the vCPUs) the new
+ * image keeps the handed fds inheritable. On a restore error, a crash
+ * signal or a watchdog timeout before that it execs the old binary (kept
+ * open as "old-exe") on the same record with --rollback: the old code
+ * restores the guest and reports why. After the commit nothing rolls back:
+ * the guest's memory has moved on from the record.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +31,7 @@
 #include <pthread.h>
 #include <spawn.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -251,7 +254,7 @@ int lu_exec_update(struct runner *r, const char *binary, char *err, size_t errle
 		.state_cap = LU_STATE_CAP,
 		.created_ns = r->vm->created_ns,
 	};
-	char sfd[16], sbase[16];
+	char sfd[16], sbase[16], why[128];
 	const char *argv[12];
 	bool was_paused;
 	size_t plen, slen;
@@ -274,6 +277,12 @@ int lu_exec_update(struct runner *r, const char *binary, char *err, size_t errle
 		guard_w = start_guardian(&guard_pid);
 		ret = guard_w < 0 ? guard_w : handoff_add(&lu->ho, "guardian", guard_w, HK_FILE);
 	}
+	/* the new image checks them too, but only once it has replaced us:
+	 * a wrong kind found there would lose the guest */
+	if (!ret && handoff_check_all(&lu->ho, why, sizeof(why)))
+		ret = -EBADF;
+	else
+		why[0] = '\0';
 	if (!ret) {
 		u.t_hello_ns = util_now_ns();
 		ret = lu_prepare_write(r, &lu->ho, &u, lu->state, LU_EXEC_BLOCK, &plen);
@@ -282,7 +291,7 @@ int lu_exec_update(struct runner *r, const char *binary, char *err, size_t errle
 		ret = dup_range(&lu->ho, &base);
 	old_exe = handoff_get(&lu->ho, "old-exe", HK_FILE);
 	if (ret) {
-		snprintf(err, errlen, "preparing exec: %s", strerror(-ret));
+		snprintf(err, errlen, "preparing exec: %s", why[0] ? why : strerror(-ret));
 		if (old_exe >= 0)
 			close(old_exe);
 		end_guardian(guard_w, guard_pid);
@@ -300,7 +309,7 @@ int lu_exec_update(struct runner *r, const char *binary, char *err, size_t errle
 	argv[n++] = sbase;
 	if (r->cfg.verbose)
 		argv[n++] = r->cfg.verbose > 1 ? "-vv" : "-v";
-	if (lu->fault[0] && strcmp(lu->fault, "corrupt-record")) {
+	if (lu->fault[0] && !lu_fault_is_old_side(lu->fault)) {
 		argv[n++] = "--fault";
 		argv[n++] = lu->fault;
 	}
@@ -353,13 +362,33 @@ static struct {
 	char *argv[16];
 	char reason[160];
 	char sfd[16], sbase[16];
-	bool armed;
-} rb;
+	atomic_bool armed;	/* cleared at the commit point */
+} rb = { .old_exe = -1 };
+
+static const int rb_sigs[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGALRM };
+
+static void watchdog_off(void)
+{
+	struct itimerval off = { { 0, 0 }, { 0, 0 } };
+
+	setitimer(ITIMER_REAL, &off, NULL);
+}
 
 static void rollback_exec(const char *reason)
 {
+	sigset_t alrm;
 	size_t n = 0;
 
+	/*
+	 * The watchdog must not kill the rollback image: an interval timer
+	 * and a pending SIGALRM both survive execve. Stop the timer, and keep
+	 * SIGALRM blocked across the exec (the mask survives too); the
+	 * rollback image discards what is pending. All async-signal-safe.
+	 */
+	sigemptyset(&alrm);
+	sigaddset(&alrm, SIGALRM);
+	sigprocmask(SIG_BLOCK, &alrm, NULL);
+	watchdog_off();
 	while (reason[n] && n < sizeof(rb.reason) - 1) {
 		rb.reason[n] = reason[n];
 		n++;
@@ -375,21 +404,43 @@ static void on_crash(int sig)
 	static const char *const names[] = { [SIGSEGV] = "SIGSEGV", [SIGBUS] = "SIGBUS",
 		[SIGILL] = "SIGILL", [SIGFPE] = "SIGFPE", [SIGABRT] = "SIGABRT",
 		[SIGALRM] = "the watchdog (SIGALRM)" };
+	bool armed = true;
 
-	if (!rb.armed)
+	/* once, and never after the commit (the guest ran on) */
+	if (!atomic_compare_exchange_strong(&rb.armed, &armed, false)) {
+		if (sig == SIGALRM)
+			return;
 		_exit(LUVMM_EXIT_ERROR);
-	rb.armed = false;
+	}
 	rollback_exec(sig == SIGALRM ? "the new image did not run the guest in time" :
 		      sig < (int)ARRAY_SIZE(names) && names[sig] ? names[sig] :
 		      "a crash signal");
 }
 
+/* A watchdog of an earlier image (a rollback's) must not reach us. */
+static void watchdog_reset(void)
+{
+	struct sigaction sa = { .sa_handler = SIG_IGN };
+	sigset_t alrm;
+
+	watchdog_off();
+	sigaction(SIGALRM, &sa, NULL);	/* discards a pending SIGALRM */
+	sa.sa_handler = SIG_DFL;
+	sigaction(SIGALRM, &sa, NULL);
+	sigemptyset(&alrm);
+	sigaddset(&alrm, SIGALRM);
+	pthread_sigmask(SIG_UNBLOCK, &alrm, NULL);
+}
+
 static void arm_rollback(int old_exe, const char *state_fd, int base, int verbose,
 			 unsigned timeout_ms)
 {
-	static const int sigs[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGALRM };
+	struct itimerval it = {
+		.it_value = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 },
+	};
 	struct sigaction sa;
 	unsigned n = 0, i;
+	sigset_t set;
 
 	rb.old_exe = old_exe;
 	snprintf(rb.sfd, sizeof(rb.sfd), "%s", state_fd);
@@ -408,38 +459,26 @@ static void arm_rollback(int old_exe, const char *state_fd, int base, int verbos
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_crash;
 	sa.sa_flags = SA_RESETHAND | SA_NODEFER;
-	for (i = 0; i < ARRAY_SIZE(sigs); i++) {
-		sigaction(sigs[i], &sa, NULL);
-		/* the main thread blocks some signals; these must arrive */
-	}
-	{
-		sigset_t set;
-
-		sigemptyset(&set);
-		for (i = 0; i < ARRAY_SIZE(sigs); i++)
-			sigaddset(&set, sigs[i]);
-		pthread_sigmask(SIG_UNBLOCK, &set, NULL);
-	}
-	rb.armed = true;
-	{
-		struct itimerval it = {
-			.it_value = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 },
-		};
-
-		setitimer(ITIMER_REAL, &it, NULL);
-	}
+	for (i = 0; i < ARRAY_SIZE(rb_sigs); i++)
+		sigaction(rb_sigs[i], &sa, NULL);
+	/* the main thread blocks some signals; these must arrive */
+	sigemptyset(&set);
+	for (i = 0; i < ARRAY_SIZE(rb_sigs); i++)
+		sigaddset(&set, rb_sigs[i]);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	atomic_store(&rb.armed, true);
+	setitimer(ITIMER_REAL, &it, NULL);
 }
 
+/* The commit point: from here on nothing rolls back. */
 static void disarm_rollback(void)
 {
-	static const int sigs[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGALRM };
 	unsigned i;
-	struct itimerval off = { { 0, 0 }, { 0, 0 } };
 
-	setitimer(ITIMER_REAL, &off, NULL);
-	rb.armed = false;
-	for (i = 0; i < ARRAY_SIZE(sigs); i++)
-		signal(sigs[i], SIG_DFL);
+	watchdog_off();
+	atomic_store(&rb.armed, false);
+	for (i = 0; i < ARRAY_SIZE(rb_sigs); i++)
+		signal(rb_sigs[i], SIG_DFL);
 	util_close(&rb.old_exe);
 }
 
@@ -480,16 +519,21 @@ static void *late_slots_thread(void *arg)
 	struct vm *vm = ls->r->vm;
 	uint64_t t0 = util_now_ns();
 	unsigned i;
+	int ret;
 
 	pthread_setname_np(pthread_self(), "memslots");
-	for (i = 0; i < vm->mem.nslots; i++)
-		if (vm_register_slot(vm, i))
-			log_err("memslot %u: cannot register: %s", i, strerror(errno));
+	for (i = 0; i < vm->mem.nslots; i++) {
+		ret = vm_register_slot(vm, i);
+		if (ret)
+			log_err("memslot %u: cannot register: %s", i, strerror(-ret));
+	}
 	ls->us = (util_now_ns() - t0) / 1000;
 	return NULL;
 }
 
-static void reply_client(struct runner *r, int fd, bool rolled_back, const char *reason)
+enum exec_outcome { EXEC_RUNNING, EXEC_ROLLED_BACK, EXEC_FAILED };
+
+static void reply_client(struct runner *r, int fd, enum exec_outcome out, const char *reason)
 {
 	struct lu *lu = r->lu;
 	char buf[2048];
@@ -500,11 +544,12 @@ static void reply_client(struct runner *r, int fd, bool rolled_back, const char 
 		return;
 	jw_init(&w, buf, sizeof(buf) - 1);
 	jw_obj_begin(&w);
-	jw_kbool(&w, "ok", !rolled_back);
-	if (rolled_back) {
+	jw_kbool(&w, "ok", out == EXEC_RUNNING);
+	if (out != EXEC_RUNNING) {
 		char e[320];
 
-		snprintf(e, sizeof(e), "update failed, rolled back: %s", reason);
+		snprintf(e, sizeof(e), "update failed%s: %s",
+			 out == EXEC_ROLLED_BACK ? ", rolled back" : "", reason);
 		jw_kstr(&w, "error", e);
 	}
 	lu_result_json(&lu->last, &w);
@@ -554,7 +599,8 @@ static int exec_prepare(const struct config *args, const uint8_t *state,
 struct guardian_end {
 	int fd;			/* the pipe's write end */
 	pid_t pid;
-	uint64_t *teardown_us;
+	_Atomic uint64_t *teardown_us;	/* published when it is over */
+	pthread_t thread;
 };
 
 /* Release the guardian (the old image's memory and VM go with it) off the
@@ -562,11 +608,76 @@ struct guardian_end {
 static void *guardian_thread(void *arg)
 {
 	struct guardian_end *g = arg;
+	uint64_t us;
 
 	pthread_setname_np(pthread_self(), "old-image");
-	*g->teardown_us = end_guardian(g->fd, g->pid);
-	free(g);
+	us = end_guardian(g->fd, g->pid);
+	atomic_store(g->teardown_us, us ? us : 1);
 	return NULL;
+}
+
+/*
+ * Start ending the old image. Not waited for: at idle priority next to
+ * busy vCPUs it can take long, and the reply must not wait for it. Its
+ * time reaches update.last (metrics) when it is over, as in transfer mode.
+ */
+static void old_image_end(struct lu *lu, int guard_fd, pid_t guard_pid)
+{
+	static struct guardian_end g;
+
+	g = (struct guardian_end){ .fd = guard_fd, .pid = guard_pid,
+				   .teardown_us = &lu->exec_teardown_us };
+	atomic_store(&lu->exec_teardown_us, 0);
+	if (pthread_create(&g.thread, NULL, guardian_thread, &g))
+		guardian_thread(&g);
+	else
+		pthread_detach(g.thread);
+}
+
+/* After the commit: no handed fd may leak into a later exec or a child. */
+static void cloexec_range(unsigned base, unsigned n)
+{
+	unsigned i;
+
+	for (i = 0; i < n; i++)
+		fcntl((int)(base + i), F_SETFD, FD_CLOEXEC);
+}
+
+/* Build the VM, decode and restore everything; the guest does not run yet.
+ * msg says why on failure. */
+static int exec_restore(struct runner *r, struct handoff *h, int ram_fd, size_t slen,
+			bool rolling_back, struct lu_loaded **lp, char *msg, size_t msglen)
+{
+	struct lu *lu = r->lu;
+	int slots[MAX_HOT_SLOTS], ret;
+	struct lu_loaded *l = NULL;
+	unsigned n, i;
+
+	ret = ram_fd < 0 ? -EBADF : 0;
+	if (!ret)
+		ret = runner_build(r, h, ram_fd, true, msg, msglen);
+	if (!ret) {
+		l = lu_loaded_create(r->cfg.ncpus);
+		ret = l ? lu_state_read(r, lu->state + LU_STATE_OFFSET, slen, l, msg,
+					msglen) : -ENOMEM;
+		/* rolling back: the old image wrote a second copy for this */
+		if (ret && rolling_back) {
+			log_warn("update: state record rejected (%s); using the copy", msg);
+			ret = lu_state_read(r, lu->state + LU_BACKUP_OFFSET, slen, l, msg,
+					    msglen);
+		}
+	}
+	if (!ret)
+		ret = vcpu_state_adopt_msrs(r->vm, l->vcpus[0]);
+	if (!ret) {
+		n = hot_slots(r->vm, l, slots);
+		for (i = 0; !ret && i < n; i++)
+			ret = vm_register_slot(r->vm, (unsigned)slots[i]);
+	}
+	if (!ret)
+		ret = lu_state_apply(r, l);
+	*lp = l;
+	return ret;
 }
 
 int lu_exec_incoming(struct runner *r, const struct config *args)
@@ -576,18 +687,16 @@ int lu_exec_incoming(struct runner *r, const struct config *args)
 	struct lu_update_info u;
 	struct lu_loaded *l = NULL;
 	struct handoff *h = calloc(1, sizeof(*h));
-	int slots[MAX_HOT_SLOTS], ram_fd, api_fd, reply_fd, ret, old_exe;
+	int ram_fd, api_fd, reply_fd, ret, old_exe, guard_fd;
 	const char *reason = args->rollback;
 	uint64_t t[4], t_start = util_now_ns(), t_loaded, t_run;
-	char msg[256], sfd[16];
+	char msg[256] = "", sfd[16];
 	struct lu *lu = lu_get(r);
-	unsigned n, i, timeout_ms;
+	unsigned i, timeout_ms;
 	size_t slen;
-	pthread_t old_vm;
-	struct guardian_end *ge;
-	int guard_fd;
 	pid_t guard_pid;
 
+	watchdog_reset();
 	if (!lu || !h)
 		return LUVMM_EXIT_ERROR;
 	lu->state_fd = args->incoming_exec_fd;
@@ -603,14 +712,17 @@ int lu_exec_incoming(struct runner *r, const struct config *args)
 	r->cfg.fault = args->fault;
 	if (args->verbose)
 		log_set_level(args->verbose > 1 ? LOG_DEBUG : LOG_INFO);
-	old_exe = handoff_get(h, "old-exe", HK_FILE);
+	old_exe = handoff_take(h, "old-exe");
 	snprintf(sfd, sizeof(sfd), "%d", args->incoming_exec_fd);
 	if (!reason && old_exe >= 0)
 		arm_rollback(old_exe, sfd, (int)args->handoff_base, args->verbose,
 			     timeout_ms);
+	else if (old_exe >= 0)
+		close(old_exe);		/* a rollback image has no way back */
 	if (!strcmp(args->fault ? args->fault : "", "crash-load"))
 		abort();
-	if (!reason && !strcmp(args->fault ? args->fault : "", "error-load") && old_exe >= 0)
+	if (!reason && !strcmp(args->fault ? args->fault : "", "error-load") &&
+	    atomic_load(&rb.armed))
 		rollback_exec("injected load error");
 	if (!strcmp(args->fault ? args->fault : "", "hang-load"))
 		for (;;)
@@ -621,68 +733,37 @@ int lu_exec_incoming(struct runner *r, const struct config *args)
 	reply_fd = handoff_take(h, "ctl-reply");
 	guard_fd = handoff_take(h, "guardian");
 	lu->state_fd = handoff_take(h, "state");
-	ret = ram_fd < 0 ? -EBADF : 0;
-	if (!ret) {
-		struct vm_params p = { r->cfg.ncpus, r->cfg.mem_bytes, r->cfg.hugetlb,
-				       ram_fd, true, true };
-		struct dev_env env;
-
-		ret = vm_create(&p, &r->vm, msg, sizeof(msg));
-		if (!ret) {
-			env = (struct dev_env){ .vm = r->vm, .cfg = &r->cfg, .handoff = h };
-			ret = devices_create(&env, &r->devs);
-		}
-	}
-	if (!ret) {
-		l = lu_loaded_create(r->cfg.ncpus);
-		ret = l ? lu_state_read(r, lu->state + LU_STATE_OFFSET, slen, l, msg,
-					sizeof(msg)) : -ENOMEM;
-		/* rolling back: the old image wrote a second copy for this */
-		if (ret && reason) {
-			log_warn("update: state record rejected (%s); using the copy", msg);
-			ret = lu_state_read(r, lu->state + LU_BACKUP_OFFSET, slen, l, msg,
-					    sizeof(msg));
-		}
-	}
-	if (!ret)
-		ret = vcpu_state_adopt_msrs(r->vm, l->vcpus[0]);
-	if (!ret) {
-		n = hot_slots(r->vm, l, slots);
-		for (i = 0; !ret && i < n; i++)
-			ret = vm_register_slot(r->vm, (unsigned)slots[i]);
-	}
-	if (!ret)
-		ret = lu_state_apply(r, l);
+	ret = exec_restore(r, h, ram_fd, slen, reason != NULL, &l, msg, sizeof(msg));
 	if (ret) {
 		char why[300];
 
-		snprintf(why, sizeof(why), "the new image could not restore: %s",
+		snprintf(why, sizeof(why), "%s could not restore: %s",
+			 reason ? "the rollback image" : "the new image",
 			 msg[0] ? msg : strerror(-ret));
 		log_err("update: %s", why);
-		if (!reason && old_exe >= 0)
+		if (atomic_load(&rb.armed))
 			rollback_exec(why);
+		/* no way back: say so to the client, if it is still there */
+		snprintf(lu->last.error, sizeof(lu->last.error), "%.230s; the guest is lost", why);
+		lu->last.valid = true;
+		lu->last.mode = LU_EXEC;
+		reply_client(r, reply_fd, EXEC_FAILED, lu->last.error);
 		return LUVMM_EXIT_ERROR;
 	}
 	t_loaded = util_now_ns();
+	/* the commit point: once a vCPU runs, the record is history */
+	disarm_rollback();
 	if (!l->vm.paused)
 		ret = vm_start(r->vm);
 	else
 		r->vm->state = VM_PAUSED;
 	t_run = util_now_ns();
-	disarm_rollback();
+	if (!strcmp(args->fault ? args->fault : "", "slow-commit"))
+		poll(NULL, 0, 500);
 	lu_loaded_free(l);
 	lu_state_release(lu);	/* the next update makes a fresh one */
-	handoff_take(h, "old-exe");	/* closed by disarm_rollback() */
-	/* past RUNNING: the handed fds are ours; none may leak into a child */
-	for (i = 0; i < h->n; i++)
-		if (h->e[i].fd >= 0)
-			fcntl(h->e[i].fd, F_SETFD, FD_CLOEXEC);
-	if (api_fd >= 0)
-		fcntl(api_fd, F_SETFD, FD_CLOEXEC);
-	if (reply_fd >= 0)
-		fcntl(reply_fd, F_SETFD, FD_CLOEXEC);
-	if (guard_fd >= 0)
-		fcntl(guard_fd, F_SETFD, FD_CLOEXEC);
+	/* the guest is ours: no handed fd may survive a later exec */
+	cloexec_range(args->handoff_base, h->n);
 	if (reason)
 		r->updates--;	/* the update did not happen */
 
@@ -709,25 +790,20 @@ int lu_exec_incoming(struct runner *r, const struct config *args)
 		for (i = 0; i < r->vm->mem.nslots; i++)
 			if (vm_register_slot(r->vm, i))
 				break;
+	devices_resumed(r->devs, true);	/* deferred work: IOMMU rebuild */
 	handoff_close_all(h);	/* anything left over */
 	free(h);
-	ge = malloc(sizeof(*ge));
-	if (ge) {
-		*ge = (struct guardian_end){ guard_fd, guard_pid, &lu->last.ph.teardown };
-		if (!pthread_create(&old_vm, NULL, guardian_thread, ge))
-			pthread_detach(old_vm);
-		else
-			guardian_thread(ge);
-	} else {
-		lu->last.ph.teardown = end_guardian(guard_fd, guard_pid);
-	}
+	lu->exec_teardown_valid = true;
+	old_image_end(lu, guard_fd, guard_pid);
 	if (ls.started) {
 		pthread_join(ls.thread, NULL);
 		lu->last.late_slots_us = ls.us;
 	}
+	lu->last.ph.teardown = atomic_load(&lu->exec_teardown_us);
 	lu->last.slot_sleeps = atomic_load(&r->vm->slot_sleeps);
 	lu->last.slot_sleep_us = atomic_load(&r->vm->slot_sleep_ns) / 1000;
-	reply_client(r, reply_fd, reason != NULL, reason ? reason : "");
+	reply_client(r, reply_fd, reason ? EXEC_ROLLED_BACK : EXEC_RUNNING,
+		     reason ? reason : "");
 
 	ret = runner_services(r, api_fd, true);
 	if (ret)

@@ -4,10 +4,12 @@
  *
  * Receive HELLO (configuration + fds), build the VM, its vCPU threads
  * (parked), devices and main loop while the old VMM still runs the guest;
- * answer READY; on GO validate the whole state record, apply it, let the
- * vCPUs run and answer RUNNING; then serve the control socket. Any failure
- * before RUNNING is reported with ERROR (or by exiting) and the old VMM
- * rolls back; nothing here touches guest memory before RUNNING.
+ * answer READY; on GO validate the whole state record, apply it, take the
+ * commit word, let the vCPUs run and answer RUNNING; then serve the
+ * control socket. Any failure before the commit is reported with ERROR
+ * (or by exiting) and the old VMM rolls back; nothing here touches guest
+ * memory before the commit, and once the commit word is ours nothing here
+ * gives the guest up.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sched.h>
@@ -24,6 +28,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "../devices/devices.h"
 #include "../log.h"
 #include "../run.h"
 #include "../util.h"
@@ -35,6 +40,9 @@
 
 #define HELLO_TIMEOUT_MS	30000
 #define GO_TIMEOUT_MS		60000
+#define QUIESCE_TIMEOUT_MS	5000
+/* lu->result while the last vCPU takes the commit word */
+#define RESULT_TAKING		2
 
 /* Test-only fault injection (--fault NAME, passed by `update "fault"`). */
 static void fault_point(const char *fault, const char *here)
@@ -52,9 +60,61 @@ static void fault_point(const char *fault, const char *here)
 	if (snprintf(name, sizeof(name), "hang-%s", here), !strcmp(fault, name))
 		for (;;)
 			pause();
+	if (snprintf(name, sizeof(name), "slow-%s", here), !strcmp(fault, name))
+		poll(NULL, 0, 500);
 }
 
-static int listen_incoming(const char *path)
+/*
+ * SIGTERM, SIGINT and SIGHUP are blocked since main(). Until it runs a
+ * guest, the new VMM reads them here and stops; runner_services() makes
+ * the signalfd of its life after the takeover.
+ */
+static int stop_signals(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+/* The stop signal that came, or 0. */
+static int stop_signal(int sfd)
+{
+	struct signalfd_siginfo si;
+
+	if (sfd >= 0 && read(sfd, &si, sizeof(si)) == sizeof(si))
+		return (int)si.ssi_signo;
+	return 0;
+}
+
+/* Wait until fd is readable: 1, 0 on timeout, -EINTR with *sig set when a
+ * stop signal came first, or -errno. */
+static int wait_readable(int fd, int sfd, int timeout_ms, int *sig)
+{
+	uint64_t deadline = util_now_ns() + (uint64_t)timeout_ms * 1000000ULL;
+
+	for (;;) {
+		struct pollfd p[2] = { { .fd = fd, .events = POLLIN },
+				       { .fd = sfd, .events = POLLIN } };
+		uint64_t now = util_now_ns();
+		int n;
+
+		if (timeout_ms >= 0 && now >= deadline)
+			return 0;
+		n = poll(p, 2, timeout_ms < 0 ? -1 : (int)((deadline - now) / 1000000ULL) + 1);
+		if (n < 0 && errno != EINTR)
+			return -errno;
+		if (n > 0 && p[1].revents && (*sig = stop_signal(sfd)))
+			return -EINTR;
+		if (n > 0 && p[0].revents)
+			return 1;
+	}
+}
+
+static int listen_incoming(const char *path, int sfd, int *sig)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int fd, c;
@@ -73,11 +133,14 @@ static int listen_incoming(const char *path)
 	}
 	chmod(path, 0600);
 	log_info("waiting for the running VMM on %s", path);
-	do {
-		c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
-	} while (c < 0 && errno == EINTR);
-	if (c < 0)
-		c = -errno;
+	c = wait_readable(fd, sfd, -1, sig);
+	if (c > 0) {
+		do {
+			c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+		} while (c < 0 && errno == EINTR);
+		if (c < 0)
+			c = -errno;
+	}
 	close(fd);
 	unlink(path);
 	return c;
@@ -114,6 +177,8 @@ struct incoming {
 	struct runner *r;
 	const struct config *args;
 	int sock;
+	int sfd;			/* stop signals until the takeover */
+	int sig;			/* the one that came, or 0 */
 	struct lu_update_info u;
 	struct handoff h;
 	int api_fd;
@@ -122,6 +187,7 @@ struct incoming {
 	/* written by the restore hooks, read after hook_fd fires */
 	uint64_t ot[3];			/* old: stop requested, parked, saved */
 	uint64_t nt[3];			/* new: GO, restored, vCPUs in KVM_RUN */
+	atomic_bool got_go;		/* a vCPU thread received its GO */
 };
 
 /* HELLO: the configuration and the fds. */
@@ -134,7 +200,11 @@ static int receive_hello(struct incoming *in, struct lu_config_store *cs)
 	char msg[256];
 	int n, ret;
 
-	n = handoff_recv(in->sock, &type, buf, sizeof(buf), fds, &nfds, HELLO_TIMEOUT_MS);
+	n = wait_readable(in->sock, in->sfd, HELLO_TIMEOUT_MS, &in->sig);
+	if (n == -EINTR)
+		return n;
+	n = n == 0 ? -ETIMEDOUT : n < 0 ? n :
+	    handoff_recv(in->sock, &type, buf, sizeof(buf), fds, &nfds, 0);
 	if (n < 0) {
 		log_err("update: no HELLO from the running VMM: %s", strerror(-n));
 		return n;
@@ -176,6 +246,21 @@ static int take_go_channels(struct incoming *in)
 	return ret;
 }
 
+/* The commit word's page, writable (the rest of the state memfd is
+ * mapped read-only). */
+static int map_commit_word(struct lu *lu)
+{
+	lu->commit_map = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+			      MAP_SHARED | MAP_POPULATE, lu->state_fd, LU_COMMIT_PAGE);
+	if (lu->commit_map == MAP_FAILED) {
+		lu->commit_map = NULL;
+		return -errno;
+	}
+	lu->commit = (_Atomic uint64_t *)(void *)((uint8_t *)lu->commit_map +
+						   (LU_COMMIT_OFFSET - LU_COMMIT_PAGE));
+	return 0;
+}
+
 /* Everything that can be built while the old VMM still runs the guest. */
 static int prebuild(struct incoming *in)
 {
@@ -201,7 +286,7 @@ static int prebuild(struct incoming *in)
 		close(ram_fd);
 		return ret;
 	}
-	ret = runner_build(r, &in->h, ram_fd, err, sizeof(err));
+	ret = runner_build(r, &in->h, ram_fd, false, err, sizeof(err));
 	if (ret) {
 		if (!r->vm)
 			close(ram_fd);	/* vm_create did not adopt it */
@@ -210,6 +295,8 @@ static int prebuild(struct incoming *in)
 		return ret;
 	}
 	ret = lu_state_map(lu, false);
+	if (!ret)
+		ret = map_commit_word(lu);
 	in->loaded = lu_loaded_create(r->cfg.ncpus);
 	if (!ret && !in->loaded)
 		ret = -ENOMEM;
@@ -229,10 +316,21 @@ static int decode_and_restore_vm(struct incoming *in, const uint8_t *go)
 	struct runner *r = in->r;
 	struct lu *lu = r->lu;
 	uint64_t off = get_le64(go), len = get_le64(go + 8);
+	uint64_t word = atomic_load(lu->commit);
 	char msg[256];
 	int ret;
 
 	lu_get_times(go + 16, in->ot, 3);
+	/* the commit word as the old VMM opened it for this attempt */
+	if (LU_COMMIT_STATE(word) == LU_COMMIT_GO) {
+		lu->commit_go = word;
+	} else if (word == LU_COMMIT_IDLE) {
+		lu->commit_go = 0;	/* an old VMM that predates the word */
+		log_warn("update: the running VMM does not arbitrate the commit");
+	} else {
+		lu_hook_fail(lu, -ECANCELED, "the running VMM gave the update up before GO arrived");
+		return -ECANCELED;
+	}
 	if (off != in->u.state_offset || len > in->u.state_cap ||
 	    off + len > LU_STATE_SIZE) {
 		lu_hook_fail(lu, -EBADMSG, "GO names a record outside the state area");
@@ -267,17 +365,37 @@ static void unpin_vcpus(struct vm *vm)
 }
 
 /*
- * The restore, run by every new vCPU thread (parked since it was built).
- * Each waits for GO on its own socket: the old VMM's vCPU thread that sends
- * it has just left its CPU, so this thread usually starts right there, with
- * no cross-CPU wake-up. vCPU 0 validates the record and restores the
- * VM-wide state; then every vCPU restores itself, and the last one to
- * finish releases them all. A failure anywhere stops all of them before
- * any runs; the main thread learns the outcome through lu->hook_fd.
+ * The commit point, on the last vCPU thread to restore itself: first
+ * claim the outcome in this process (the main thread may have given the
+ * update up), then take the commit word from the old VMM (which may have
+ * given up, on its timeout). Only then may a vCPU run. false: the guest
+ * stays with the old VMM and we stop.
  */
-static void restore_hook(struct vcpu *v, void *arg)
+static bool take_guest(struct lu *lu)
 {
-	struct incoming *in = arg;
+	uint64_t go = lu->commit_go;
+	int none = 0;
+
+	if (!atomic_compare_exchange_strong(&lu->result, &none, RESULT_TAKING))
+		return false;
+	if (!go || atomic_compare_exchange_strong(lu->commit, &go,
+			LU_COMMIT_WORD(go >> 32, LU_COMMIT_TAKEN)))
+		return true;
+	snprintf(lu->err, sizeof(lu->err),
+		 "the running VMM gave the update up first (its timeout or an error)");
+	atomic_store(&lu->result, -ECANCELED);
+	{
+		uint64_t one = 1;
+
+		if (write(lu->hook_fd, &one, sizeof(one)) < 0)
+			log_dbg("update: cannot signal a hook failure");
+	}
+	return false;
+}
+
+/* The restore proper (see restore_hook()). */
+static void restore_vcpu(struct vcpu *v, struct incoming *in)
+{
 	struct runner *r = in->r;
 	struct lu *lu = r->lu;
 	enum handoff_msg type;
@@ -294,6 +412,7 @@ static void restore_hook(struct vcpu *v, void *arg)
 		atomic_store(&lu->decoded, -EPROTO);
 		return;
 	}
+	atomic_store(&in->got_go, true);
 	{
 		/*
 		 * Stay on the CPU our predecessor just left until the guest
@@ -327,13 +446,14 @@ static void restore_hook(struct vcpu *v, void *arg)
 	if (atomic_fetch_add(&lu->arrived, 1) + 1 == lu->ncpus) {
 		/* the last one: nobody failed, all are restored */
 		in->nt[1] = util_now_ns();
-		if (!atomic_load(&lu->result)) {
+		if (take_guest(lu)) {
 			uint8_t running[24];
 
 			if (!in->loaded->vm.paused)
 				vm_release_vcpus(r->vm);
 			in->nt[2] = util_now_ns();
 			atomic_store_explicit(&lu->result, 1, memory_order_release);
+			fault_point(r->cfg.fault, "commit");
 			/*
 			 * Tell the old VMM from here, not through our main
 			 * thread: waking it now could put it on a CPU a vCPU
@@ -342,7 +462,7 @@ static void restore_hook(struct vcpu *v, void *arg)
 			lu_put_times(running, in->nt, 3);
 			if (handoff_send(in->sock, HMSG_RUNNING, running, sizeof(running),
 					 NULL, 0))
-				log_err("update: cannot confirm RUNNING: the old VMM will roll back");
+				log_warn("update: cannot confirm RUNNING; the guest runs here anyway");
 		}
 	}
 	/* wait for the release here, spinning on our own CPU: sleeping would
@@ -351,29 +471,163 @@ static void restore_hook(struct vcpu *v, void *arg)
 }
 
 /*
- * The vCPU threads do the restore and confirm RUNNING (restore_hook). The
- * main thread sleeps meanwhile, and wakes for a failure (hook_fd: it
- * reports ERROR) or for the old VMM's next message (DONE after its
- * teardown, or EOF): by then the guest has been running a while.
+ * The restore, run by every new vCPU thread (parked since it was built).
+ * Each waits for GO on its own socket: the old VMM's vCPU thread that sends
+ * it has just left its CPU, so this thread usually starts right there, with
+ * no cross-CPU wake-up. vCPU 0 validates the record and restores the
+ * VM-wide state; then every vCPU restores itself, and the last one to
+ * finish takes the commit word and releases them all. A failure anywhere
+ * stops all of them before any runs; the main thread learns the outcome
+ * through lu->hook_fd. Counted in lu->inhook, so that a teardown can wait
+ * until no thread is in here (and none enters once lu->closing is set).
  */
-static int load_and_run(struct incoming *in)
+static void restore_hook(struct vcpu *v, void *arg)
+{
+	struct incoming *in = arg;
+	struct lu *lu = in->r->lu;
+
+	atomic_fetch_add(&lu->inhook, 1);
+	if (!atomic_load(&lu->closing))
+		restore_vcpu(v, in);
+	atomic_fetch_sub(&lu->inhook, 1);
+}
+
+/*
+ * Before the runner goes (it frees lu, the devices and the VM): no vCPU
+ * thread may be inside the restore hook. Their waits are cut short: GO
+ * channels shut down, spins told to stop. A thread that does not come out
+ * leaves no safe way to free anything: exit.
+ */
+static void quiesce_hooks(struct runner *r)
+{
+	struct lu *lu = r->lu;
+	uint64_t deadline = util_now_ns() + QUIESCE_TIMEOUT_MS * 1000000ULL;
+	unsigned i;
+
+	if (!lu || !r->vm)
+		return;
+	atomic_store(&lu->closing, true);
+	atomic_store(&r->vm->exit_req, true);
+	for (i = 0; lu->go_sock && i < lu->ncpus; i++)
+		if (lu->go_sock[i] >= 0)
+			shutdown(lu->go_sock[i], SHUT_RDWR);
+	while (atomic_load(&lu->inhook) && util_now_ns() < deadline)
+		poll(NULL, 0, 1);
+	if (atomic_load(&lu->inhook)) {
+		log_err("update: a vCPU thread is stuck in the restore; exiting");
+		_exit(LUVMM_EXIT_ERROR);
+	}
+}
+
+/* Give the update up unless the vCPU threads took the guest first: true
+ * if given up (no vCPU will run here), false if the guest is ours. */
+static bool give_up(struct lu *lu, const char *why)
+{
+	int none = 0;
+
+	if (atomic_compare_exchange_strong(&lu->result, &none, -ECANCELED)) {
+		snprintf(lu->err, sizeof(lu->err), "%s", why);
+		return true;
+	}
+	while (atomic_load(&lu->result) == RESULT_TAKING)
+		sched_yield();
+	return atomic_load(&lu->result) < 0;
+}
+
+/* Is a GO on its way to, or with, a vCPU thread? */
+static bool go_seen(struct incoming *in)
+{
+	struct lu *lu = in->r->lu;
+	unsigned i;
+
+	if (atomic_load(&in->got_go))
+		return true;
+	for (i = 0; i < lu->ncpus; i++) {
+		struct pollfd p = { .fd = lu->go_sock[i], .events = POLLIN };
+
+		if (poll(&p, 1, 0) == 1 && (p.revents & POLLIN))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Wait for the outcome: the guest is ours (1), or the update is given up
+ * (why set). The vCPU threads do the restore and take the guest
+ * (restore_hook); the main thread sleeps meanwhile and wakes for a failure
+ * (hook_fd), a stop signal, or the old VMM's next message: DONE after its
+ * teardown, or EOF. Once the guest is ours nothing here gives it up, not
+ * even a missing DONE.
+ */
+static int wait_outcome(struct incoming *in, char *why, size_t len)
+{
+	struct lu *lu = in->r->lu;
+	uint64_t deadline = in->t_ready + (GO_TIMEOUT_MS + 5000) * 1000000ULL;
+	struct pollfd p[3] = { { .fd = lu->hook_fd, .events = POLLIN },
+			       { .fd = in->sock, .events = POLLIN },
+			       { .fd = in->sfd, .events = POLLIN } };
+	int n, wait_ms = -1;
+
+	for (;;) {
+		uint64_t now = util_now_ns();
+
+		if (atomic_load(&lu->result) == 1)
+			return 1;
+		if (atomic_load(&lu->result) < 0 && give_up(lu, "")) {
+			snprintf(why, len, "%s", lu->err);
+			return 0;
+		}
+		if (now >= deadline) {
+			snprintf(why, len, "no outcome within %d s of READY",
+				 GO_TIMEOUT_MS / 1000 + 5);
+			break;
+		}
+		n = (int)((deadline - now) / 1000000ULL) + 1;
+		n = poll(p, 3, wait_ms >= 0 && wait_ms < n ? wait_ms : n);
+		if (n < 0 && errno != EINTR)
+			return -errno;
+		if (n <= 0)
+			continue;
+		if (p[2].revents && (in->sig = stop_signal(in->sfd))) {
+			snprintf(why, len, "stopped by signal %d before the takeover", in->sig);
+			break;
+		}
+		if (p[0].revents)
+			lu_hook_drain(lu);	/* the loop reads the result */
+		if (p[1].revents && atomic_load(&lu->result) == 0) {
+			/*
+			 * The old VMM closed (or spoke) before we took the
+			 * guest. If a GO came, our vCPU threads decide: the
+			 * commit word tells them whether it rolled back;
+			 * check on them often. Else nothing can come now.
+			 */
+			if (!go_seen(in)) {
+				snprintf(why, len, "no GO");
+				break;
+			}
+			p[1].fd = -1;
+			wait_ms = 10;
+		}
+	}
+	if (give_up(lu, why))
+		return 0;
+	return 1;	/* the vCPU threads were faster: the guest is ours */
+}
+
+/*
+ * The guest runs here now (or stays paused): the new VMM's own
+ * bookkeeping, with the timings the hooks recorded.
+ */
+static void took_over(struct incoming *in)
 {
 	struct runner *r = in->r;
 	struct lu *lu = r->lu;
-	struct pollfd p[2] = { { .fd = lu->hook_fd, .events = POLLIN },
-			       { .fd = in->sock, .events = POLLIN } };
-	uint64_t entered = 0;
+	uint64_t entered = 0, deadline = util_now_ns() + 2000000000ULL;
 	unsigned i;
-	int ret;
 
-	if (poll(p, 2, GO_TIMEOUT_MS + 5000) < 1)
-		return -ETIMEDOUT;
-	ret = atomic_load_explicit(&lu->result, memory_order_acquire);
-	if (ret <= 0) {
-		/* a hook failed; or the old VMM went away before GO */
-		send_error(in->sock, ret < 0 ? lu->err : "no GO");
-		return ret < 0 ? ret : -EPIPE;
-	}
+	/* the last thread may still be sending RUNNING */
+	while (atomic_load(&lu->inhook) && util_now_ns() < deadline)
+		poll(NULL, 0, 1);
 	if (in->loaded->vm.paused) {
 		r->vm->state = VM_PAUSED;
 		r->vm->paused_ns = in->nt[1];
@@ -399,15 +653,31 @@ static int load_and_run(struct incoming *in)
 			.blackout = (in->nt[2] - in->ot[0]) / 1000,
 		},
 	};
+}
+
+static int load_and_run(struct incoming *in)
+{
+	char why[sizeof(in->r->lu->err)];
+	int ret;
+
+	ret = wait_outcome(in, why, sizeof(why));
+	if (ret < 0)
+		snprintf(why, sizeof(why), "waiting for GO: %s", strerror(-ret));
+	if (ret <= 0) {
+		send_error(in->sock, why);
+		return ret < 0 ? ret : -ECANCELED;
+	}
+	took_over(in);
 	return 0;
 }
 
-static int incoming_socket(const struct config *args)
+static int incoming_socket(struct incoming *in)
 {
+	const struct config *args = in->args;
 	int fd;
 
 	if (args->incoming_path)
-		return listen_incoming(args->incoming_path);
+		return listen_incoming(args->incoming_path, in->sfd, &in->sig);
 	fd = args->incoming_fd;
 	if (handoff_check_kind(fd, HK_SOCKET)) {
 		log_err("--incoming-fd %d is not a socket", fd);
@@ -418,12 +688,27 @@ static int incoming_socket(const struct config *args)
 	return fd;
 }
 
+/* From here the runner's own signalfd takes the stop signals; one that
+ * came in the takeover is passed on to it (the guest is ours to stop). */
+static void end_stop_signals(struct incoming *in)
+{
+	int sig = in->sig ? in->sig : stop_signal(in->sfd);
+
+	util_close(&in->sfd);
+	in->sig = 0;
+	if (sig) {
+		log_warn("signal %d came during the takeover", sig);
+		kill(getpid(), sig);
+	}
+}
+
 int lu_incoming_main(const struct config *args)
 {
 	static struct lu_config_store cs;
-	struct incoming in = { .args = args, .api_fd = -1 };
+	struct incoming in = { .args = args, .api_fd = -1, .sock = -1, .sfd = -1 };
 	struct runner *r = calloc(1, sizeof(*r));
 	int ret, status = LUVMM_EXIT_ERROR;
+	bool armed = false;
 
 	if (!r)
 		return LUVMM_EXIT_ERROR;
@@ -436,10 +721,15 @@ int lu_incoming_main(const struct config *args)
 		status = lu_exec_incoming(r, args);
 		goto out_free;
 	}
-	in.sock = incoming_socket(args);
-	if (in.sock < 0)
+	in.sfd = stop_signals();
+	if (in.sfd < 0) {
+		log_err("signalfd: %s", strerror(errno));
 		goto out_free;
+	}
 	handoff_init(&in.h);
+	in.sock = incoming_socket(&in);
+	if (in.sock < 0)
+		goto out_sock;
 	fault_point(args->fault, "hello");
 	if (receive_hello(&in, &cs))
 		goto out_sock;
@@ -453,16 +743,26 @@ int lu_incoming_main(const struct config *args)
 		goto out_teardown;
 	/* the vCPU threads wait for their GO themselves */
 	vm_wait_warm(r->vm);
+	if ((in.sig = stop_signal(in.sfd))) {
+		send_error(in.sock, "stopped by a signal before the takeover");
+		goto out_teardown;
+	}
 	vm_arm_park_hook(r->vm, restore_hook, &in);
+	armed = true;
 	in.t_ready = util_now_ns();
 	if (handoff_send(in.sock, HMSG_READY, NULL, 0, NULL, 0))
 		goto out_teardown;
+	log_info("update: pre-built in %" PRIu64 " us; waiting for GO",
+		 (in.t_ready - in.u.t_hello_ns) / 1000);
 	if (load_and_run(&in))
 		goto out_teardown;
+	armed = false;
+	end_stop_signals(&in);
 	log_info("update: running the guest (blackout %" PRIu64 " us)",
 		 r->lu->last.ph.blackout);
 	lu_state_release(r->lu);	/* the next update makes fresh ones */
 	lu_free_percpu(r->lu);
+	devices_resumed(r->devs, true);	/* deferred work: IOMMU rebuild */
 	handoff_close_all(&in.h);
 	if (runner_serve_api(r, in.api_fd))
 		log_err("update: cannot serve the control socket");
@@ -476,12 +776,21 @@ int lu_incoming_main(const struct config *args)
 	runner_loop(r);
 	status = r->exit_status;
 out_teardown:
+	/* the restore hooks use lu and the devices: none may still run */
+	if (armed)
+		quiesce_hooks(r);
 	handoff_close_all(&in.h);
 	util_close(&in.api_fd);
-	runner_teardown(r);	/* joins the vCPU threads: no hook runs after */
+	runner_teardown(r);
 	lu_loaded_free(in.loaded);
 out_sock:
+	if (in.sig) {
+		log_info("signal %d: stopping before the takeover", in.sig);
+		status = LUVMM_EXIT_OK;
+	}
+	handoff_close_all(&in.h);
 	util_close(&in.sock);
+	util_close(&in.sfd);
 out_free:
 	free(r);
 	return status;

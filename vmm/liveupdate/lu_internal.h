@@ -30,6 +30,25 @@ struct runner;
  * only other copy of the guest's vCPU state once the old image is gone */
 #define LU_STATE_CAP		((LU_STATE_SIZE - LU_STATE_OFFSET) / 2)
 #define LU_BACKUP_OFFSET	(LU_STATE_OFFSET + LU_STATE_CAP)
+/*
+ * The commit word (docs/update-protocol.md §2.13): a u64 in the state memfd,
+ * (attempt << 32) | state, that decides who runs the guest after GO. The
+ * old VMM opens it (LU_COMMIT_GO) before the blackout; the new VMM takes
+ * it (GO -> TAKEN) just before it releases its vCPUs, and runs none if it
+ * cannot; the old VMM closes it (GO -> ABORTED) before it rolls back, and
+ * resumes nothing if it cannot. Both sides compare-and-swap it.
+ */
+#define LU_COMMIT_OFFSET	(LU_STATE_OFFSET - 64)
+#define LU_COMMIT_PAGE		(LU_COMMIT_OFFSET & ~4095u)
+enum lu_commit_state {
+	LU_COMMIT_IDLE = 0,	/* never opened: an old VMM without the word */
+	LU_COMMIT_GO = 1,	/* open: the new VMM may take the guest */
+	LU_COMMIT_TAKEN = 2,	/* the new VMM runs the guest */
+	LU_COMMIT_ABORTED = 3,	/* the old VMM rolled back */
+};
+#define LU_COMMIT_WORD(attempt, state)	(((uint64_t)(attempt) << 32) | (state))
+#define LU_COMMIT_STATE(word)		((uint32_t)(word))
+
 #define LU_PREBUILD_TIMEOUT_MS	10000
 #define LU_BLACKOUT_TIMEOUT_MS	2000
 
@@ -37,7 +56,8 @@ struct runner;
 struct lu_result {
 	bool valid;
 	bool ok;
-	bool rolled_back;
+	bool rolled_back;		/* !ok: the guest runs on the old code;
+					 * !ok && !rolled_back: it was lost */
 	enum lu_mode mode;
 	char error[256];
 	struct lu_phases ph;
@@ -53,6 +73,8 @@ struct lu {
 	enum lu_mode mode;
 	int sock;			/* SEQPACKET to the new VMM */
 	pid_t child;			/* spawned new VMM, or -1 */
+	pid_t peer_pid;			/* an operator-started new VMM (SO_PEERCRED), or 0 */
+	int peer_pidfd;			/* ... and its pidfd, or -1 */
 	struct ctl_pending *reply;
 	struct loop_watch sock_w;	/* READY / ERROR / EOF before the blackout */
 	struct loop_watch timer_w;	/* pre-build timeout */
@@ -64,6 +86,11 @@ struct lu {
 
 	int state_fd;			/* the state memfd, mapped at state */
 	uint8_t *state;
+	_Atomic uint64_t *commit;	/* the commit word, in the state memfd */
+	void *commit_map;		/* new side: its page, mapped writable */
+	uint32_t attempt;		/* old side: blackouts this process began */
+	uint64_t commit_go;		/* new side: the word as GO found it (0: an
+					 * old VMM that does not use it) */
 
 	/*
 	 * The blackout runs on the vCPU threads (vm park hook): on the old
@@ -87,8 +114,17 @@ struct lu {
 	char err[320];
 	int hook_fd;			/* eventfd: hooks -> main thread */
 
+	/* new side: vCPU threads inside the restore hook, and "no hook may
+	 * start any more" (teardown waits for the first to drop to 0) */
+	atomic_uint inhook;
+	atomic_bool closing;
+
 	/* new side: the old VMM's socket until it reports its teardown */
 	struct loop_watch done_w;
+	/* exec mode: the old image's teardown, set by the thread that ends it
+	 * (it may outlive the reply); valid: last describes that update */
+	_Atomic uint64_t exec_teardown_us;
+	bool exec_teardown_valid;
 
 	struct lu_result last;
 };
@@ -105,6 +141,10 @@ void lu_free_percpu(struct lu *lu);
 /* Spin until *v != 0, *abort_flag or timeout, yielding the CPU; returns
  * *v (0: gave up). The waiters run on CPUs their guest vCPUs just left. */
 int lu_spin_nonzero(atomic_int *v, atomic_bool *abort_flag, uint64_t timeout_ns);
+/* Test-only faults the old VMM injects itself (not passed on). */
+bool lu_fault_is_old_side(const char *fault);
+/* Read and discard what the hooks signalled on lu->hook_fd. */
+void lu_hook_drain(struct lu *lu);
 /* Record the first failure of the hooks and tell the main thread. */
 void lu_hook_fail(struct lu *lu, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Fill the handoff table with every fd the VM uses. */

@@ -19,7 +19,7 @@
 #include "record.h"
 #include "state.h"
 
-#define CONFIG_SEC_VERSION	1
+#define CONFIG_SEC_VERSION	2	/* 2: + device */
 #define UPDATE_SEC_VERSION	1
 #define VM_SEC_VERSION		1
 
@@ -46,6 +46,7 @@ static void config_save(const struct config *c, struct lu_writer *w)
 	put_opt_str(w, c->api_path);
 	put_opt_str(w, c->report_log);
 	lu_put_u32(w, (uint32_t)c->verbose);
+	put_opt_str(w, c->device);
 	lu_section_end(w);
 }
 
@@ -91,6 +92,15 @@ static int config_load(struct lu_reader *r, const struct lu_section *sec,
 				    sizeof(cs->report_log));
 	lu_get_u32(&d, "verbose", &verbose);
 	lu_check(&d, verbose < 16, "verbose", "%u above 15", verbose);
+	if (d.version >= 2) {
+		struct device_spec spec;
+		char why[160];
+
+		c->device = get_opt_str(&d, "device", cs->device, sizeof(cs->device));
+		lu_check(&d, !c->device || !config_parse_device(c->device, &spec, why,
+							       sizeof(why)),
+			 "device", "'%s' is not a device spec", cs->device);
+	}
 	c->boot = boot;
 	c->ncpus = ncpus;
 	c->hugetlb = huge;

@@ -41,8 +41,11 @@ struct lu_update_info {
 /* Strings of a received config live here. */
 struct lu_config_store {
 	struct config cfg;
-	char kernel[4096], cmdline[2048], workload[256], memcheck[64];
-	char serial_path[4096], api_path[108], report_log[4096];
+	char kernel[CONFIG_PATH_MAX + 1], cmdline[CONFIG_CMDLINE_MAX + 1];
+	char workload[CONFIG_WORKLOAD_MAX + 1], memcheck[CONFIG_MEMCHECK_MAX + 1];
+	char serial_path[CONFIG_PATH_MAX + 1], api_path[CONFIG_API_PATH_MAX + 1];
+	char report_log[CONFIG_PATH_MAX + 1];
+	char device[CONFIG_DEVICE_MAX + 1];
 };
 
 /* Prepare record into buf; 0 with *len, or -ENOSPC/-EINVAL. */
