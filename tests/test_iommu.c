@@ -67,6 +67,16 @@ static void test_tree_rules(void)
 	CHECK(iova_tree_next(&t, &b) == NULL);
 	CHECK(iova_tree_find(&t, 0x3000) == &b);
 	CHECK(iova_tree_find(&t, 0x3001) == NULL);
+	{
+		uint64_t bytes = 0;
+
+		CHECK_ERR(0, iova_tree_covered(&t, 0x1000, 0x2fff, &bytes));
+		CHECK_EQ(bytes, 0x2000);
+		CHECK_ERR(-ENOENT, iova_tree_covered(&t, 0x1000, 0x3fff, &bytes));
+		CHECK_ERR(-ENOENT, iova_tree_covered(&t, 0x5000, 0x8fff, &bytes));
+		CHECK_ERR(0, iova_tree_covered(&t, 0, UINT64_MAX, &bytes));
+		CHECK_EQ(bytes, 0x4000);
+	}
 	iova_tree_remove(&t, &e);
 	CHECK(iova_tree_next(&t, &a) == &b);
 	CHECK_EQ(t.count, 2);

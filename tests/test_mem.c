@@ -518,8 +518,24 @@ static void fini_twice(void)
 	CHECK(!mem_gpa_to_hva(&m, 0, 1));
 }
 
+/* Whoever else maps guest RAM relies on its size never changing. */
+static void ram_is_sealed(void)
+{
+	char err[128];
+	struct mem m;
+	int seals;
+
+	REQUIRE_OK(mem_init(&m, 8 * MiB, false, err, sizeof(err)));
+	seals = fcntl(m.fd, F_GET_SEALS);
+	CHECK(seals >= 0);
+	CHECK_EQ(seals & (F_SEAL_SHRINK | F_SEAL_GROW), F_SEAL_SHRINK | F_SEAL_GROW);
+	CHECK_ERR(-EPERM, ftruncate(m.fd, 4 * MiB) < 0 ? -errno : 0);
+	mem_fini(&m);
+}
+
 static const struct tap_case cases[] = {
 	TAP_CASE(init_size_limits),
+	TAP_CASE(ram_is_sealed),
 	TAP_CASE(init_more_than_host),
 	TAP_CASE(layout_256m),
 	TAP_CASE(layout_2m),

@@ -136,7 +136,7 @@ static int map_ram(struct mem *m, char *err, size_t errlen)
 
 int mem_init(struct mem *m, uint64_t size, bool hugetlb, char *err, size_t errlen)
 {
-	unsigned flags = MFD_CLOEXEC | (hugetlb ? MFD_HUGETLB : 0);
+	unsigned flags = MFD_CLOEXEC | MFD_ALLOW_SEALING | (hugetlb ? MFD_HUGETLB : 0);
 	int ret;
 
 	memset(m, 0, sizeof(*m));
@@ -158,6 +158,10 @@ int mem_init(struct mem *m, uint64_t size, bool hugetlb, char *err, size_t errle
 		snprintf(err, errlen, "sizing RAM memfd: %s", strerror(-ret));
 		goto err_close;
 	}
+	/* RAM never changes size: whoever maps it (the device simulator, the
+	 * next VMM) can rely on that and never take a SIGBUS */
+	if (fcntl(m->fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0)
+		log_dbg("sealing the RAM memfd: %s", strerror(errno));
 	ret = map_ram(m, err, errlen);
 	if (ret)
 		goto err_close;

@@ -380,30 +380,37 @@ int h_json_bool(const char *json, const char *path, bool *out)
 	return json_get_bool(json, &t[i], out) ? -EINVAL : 0;
 }
 
-int h_metric_str(struct vmm *v, const char *path, char *out, size_t cap)
+/* A fresh `metrics` reply (static buffer), or NULL with *err. */
+static const char *metrics_reply(struct vmm *v, int *err)
 {
 	static char reply[CTL_REPLY_MAX];
-	int ret = h_ctl(v, "{\"cmd\":\"metrics\"}", reply, sizeof(reply));
 
-	return ret ? ret : h_json_str(reply, path, out, cap);
+	*err = h_ctl(v, "{\"cmd\":\"metrics\"}", reply, sizeof(reply));
+	return *err ? NULL : reply;
+}
+
+int h_metric_str(struct vmm *v, const char *path, char *out, size_t cap)
+{
+	int err;
+	const char *m = metrics_reply(v, &err);
+
+	return m ? h_json_str(m, path, out, cap) : err;
 }
 
 int h_metric_bool(struct vmm *v, const char *path, bool *out)
 {
-	static char reply[CTL_REPLY_MAX];
-	int ret = h_ctl(v, "{\"cmd\":\"metrics\"}", reply, sizeof(reply));
+	int err;
+	const char *m = metrics_reply(v, &err);
 
-	return ret ? ret : h_json_bool(reply, path, out);
+	return m ? h_json_bool(m, path, out) : err;
 }
 
 int h_metric(struct vmm *v, const char *path, uint64_t *out)
 {
-	static char reply[CTL_REPLY_MAX];
-	int ret = h_ctl(v, "{\"cmd\":\"metrics\"}", reply, sizeof(reply));
+	int err;
+	const char *m = metrics_reply(v, &err);
 
-	if (ret)
-		return ret;
-	return h_json_u64(reply, path, out);
+	return m ? h_json_u64(m, path, out) : err;
 }
 
 int h_wait_metric(struct vmm *v, const char *path, uint64_t min, int timeout_ms)

@@ -158,6 +158,24 @@ struct iova_node *iova_tree_next(const struct iova_tree *t,
 	return best;
 }
 
+int iova_tree_covered(const struct iova_tree *t, uint64_t first, uint64_t last,
+		      uint64_t *bytes)
+{
+	const struct iova_node *n;
+	uint64_t sum = 0;
+
+	for (n = iova_tree_first(t, first, last); n && n->first <= last;
+	     n = iova_tree_next(t, n)) {
+		if (n->first < first || n->last > last)
+			return -ENOENT;
+		sum += n->last - n->first + 1;
+	}
+	if (!sum)
+		return -ENOENT;
+	*bytes = sum;
+	return 0;
+}
+
 struct iova_node *iova_tree_find(const struct iova_tree *t, uint64_t first)
 {
 	struct iova_node *n = t->root;

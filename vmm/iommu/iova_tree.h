@@ -45,6 +45,13 @@ struct iova_node *iova_tree_first(const struct iova_tree *t, uint64_t first,
 /* The range right after n in address order, or NULL. */
 struct iova_node *iova_tree_next(const struct iova_tree *t,
 				 const struct iova_node *n);
+/*
+ * Do the ranges that meet [first, last] lie wholly inside it? The rule of
+ * an IOMMU unmap: 0 with the bytes they hold in *bytes; -ENOENT if one
+ * sticks out or none is there.
+ */
+int iova_tree_covered(const struct iova_tree *t, uint64_t first, uint64_t last,
+		      uint64_t *bytes);
 /* The range with this exact first address, or NULL. */
 struct iova_node *iova_tree_find(const struct iova_tree *t, uint64_t first);
 /* Debug/test: check order, no overlap, balance and heights; 0 or -EBADMSG. */

@@ -201,13 +201,7 @@ int maplog_remove(struct maplog *l, uint64_t iova, uint64_t length,
 		return -EINVAL;
 	last = iova + length - 1;
 	/* check every area first: all or nothing */
-	for (n = iova_tree_first(&l->tree, iova, last); n && n->first <= last;
-	     n = iova_tree_next(&l->tree, n)) {
-		if (n->first < iova || n->last > last)
-			return -ENOENT;
-		bytes += n->last - n->first + 1;
-	}
-	if (!bytes)
+	if (iova_tree_covered(&l->tree, iova, last, &bytes))
 		return -ENOENT;
 	while ((n = iova_tree_first(&l->tree, iova, last)))
 		drop_entry(l, ((struct maplog_node *)n)->idx);

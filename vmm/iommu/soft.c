@@ -357,13 +357,7 @@ static int soft_ioas_unmap(struct iommu *io, uint32_t ioas_id, uint64_t iova,
 	if (ret)
 		return ret;
 	last = iova + length - 1;
-	for (n = iova_tree_first(&a->areas, iova, last); n && n->first <= last;
-	     n = iova_tree_next(&a->areas, n)) {
-		if (n->first < iova || n->last > last)
-			return -ENOENT;
-		bytes += n->last - n->first + 1;
-	}
-	if (!bytes)
+	if (iova_tree_covered(&a->areas, iova, last, &bytes))
 		return -ENOENT;
 	while ((n = iova_tree_first(&a->areas, iova, last))) {
 		struct soft_area *ar = container_of(n, struct soft_area, n);
