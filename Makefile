@@ -56,6 +56,8 @@ VMM_SRCS := \
 	vmm/devices/devices.c \
 	vmm/devices/passthrough.c \
 	vmm/devices/pt_iommu.c \
+	vmm/devices/pt_soft.c \
+	vmm/devices/pt_vfio.c \
 	vmm/devices/report.c \
 	vmm/devices/serial.c \
 	vmm/iobus.c \
@@ -99,7 +101,9 @@ DEVSIM_SRCS := \
 	devsim/slots.c
 
 # ---- tests -----------------------------------------------------------------
-TAP_SRCS := tests/tap.c
+TAP_SRCS := \
+	tests/fake_iommufd.c \
+	tests/tap.c
 
 UNIT_TESTS := \
 	tests/test_config.c \
@@ -115,6 +119,7 @@ UNIT_TESTS := \
 	tests/test_loader.c \
 	tests/test_loop.c \
 	tests/test_mem.c \
+	tests/test_pt_vfio.c \
 	tests/test_state.c \
 	tests/test_util.c
 

@@ -5,32 +5,24 @@
  * bad arguments), iommu_check_map/unmap boundaries, the errno -> reason
  * mapping, the ops' own checks and their ioctl path (on /dev/null, which
  * answers ENOTTY), adopt's probe, cdev lookup in a fake sysfs and BAR
- * mmap over a memfd. One case runs the real uAPI where /dev/iommu exists
+ * mmap over a memfd (whole, or its first page over a placeholder), and a
+ * boot plus live update against a fake kernel (fake_iommufd.h). One case runs the real uAPI where /dev/iommu exists
  * and skips, saying why, where it does not. Struct sizes and ioctl numbers
  * are checked at compile time by the uapi headers' _Static_asserts.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/audit.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
-#include <poll.h>
-#include <pthread.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include "../vmm/iommu/iommufd.h"
 #include "../vmm/iommu/vfio.h"
+#include "fake_iommufd.h"
 #include "tap.h"
 
 #define PG	4096ULL
@@ -732,7 +724,7 @@ static void test_vfio_region_mmap(void)
 	};
 	struct vfio_region_info bad;
 	uint32_t word = 0xfeedf00d, back = 0;
-	void *p = NULL;
+	void *p = NULL, *ph;
 	int fd;
 
 	fd = memfd_create("fake-bar", MFD_CLOEXEC);
@@ -750,9 +742,34 @@ static void test_vfio_region_mmap(void)
 		vfio_region_munmap(p, &ri);
 	}
 
+	/* the first page of the region, over a placeholder a memslot would
+	 * point at: same address, the region's bytes */
+	ph = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+		  -1, 0);
+	REQUIRE(ph != MAP_FAILED);
+	*(volatile uint32_t *)((char *)ph + 8) = 0x5a5a5a5a;
+	p = NULL;
+	CHECK_ERR(0, vfio_region_mmap_at(fd, &ri, PG, PROT_READ | PROT_WRITE,
+					 ph, &p));
+	CHECK(p == ph);
+	CHECK_EQ(*(volatile uint32_t *)((char *)ph + 8), 0xfeedf00d);
+	munmap(ph, PG);
+	/* refused before any mmap */
+	CHECK_ERR(-EINVAL, vfio_region_mmap_at(fd, &ri, 0, PROT_READ, NULL, &p));
+	CHECK_ERR(-EINVAL, vfio_region_mmap_at(fd, &ri, 3 * PG, PROT_READ, NULL,
+					       &p));
+	CHECK_ERR(-EINVAL, vfio_region_mmap_at(fd, &ri, PG / 2, PROT_READ,
+					       (void *)(uintptr_t)(64 * GiB),
+					       &p));
+	CHECK_ERR(-EINVAL, vfio_region_mmap_at(fd, &ri, PG, PROT_READ,
+					       (void *)(uintptr_t)(64 * GiB + 8),
+					       &p));
+
 	bad = ri;
 	bad.flags &= ~VFIO_REGION_INFO_FLAG_MMAP;
 	CHECK_ERR(-ENOTSUP, vfio_region_mmap(fd, &bad, PROT_READ, &p));
+	CHECK_ERR(-ENOTSUP, vfio_region_mmap_at(fd, &bad, PG, PROT_READ, NULL,
+						&p));
 	bad = ri;
 	bad.size = 0;
 	CHECK_ERR(-EINVAL, vfio_region_mmap(fd, &bad, PROT_READ, &p));
@@ -773,520 +790,17 @@ static void test_vfio_region_mmap(void)
 
 /* ---- a fake kernel: the full op flows, answered through seccomp ----------
  *
- * A scenario thread installs a seccomp filter that turns its ioctls on two
- * /dev/null fds (the "iommufd" and the "device") into user notifications.
- * The case's own thread answers them as a small model of iommufd + VFIO
- * cdev would, reading and writing the argument structs with
- * process_vm_readv/writev (the two threads share the address space), and
- * logs every request with the bytes the "kernel" saw. The filter dies with
- * the scenario thread.
+ * tests/fake_iommufd.c: a scenario thread's ioctls on two /dev/null fds
+ * (the "iommufd" and the "device") are answered by a small model of
+ * iommufd + VFIO cdev, which logs the bytes it read.
  */
 
-#define FK_OBJS		16
-#define FK_AREAS	16
-#define FK_LOG		64
-
-enum { FK_IOAS = 1, FK_HWPT = 2 };
-
-struct fk_obj {
-	uint32_t id;
-	int kind;		/* FK_IOAS, FK_HWPT, 0 free */
-	uint32_t ioas;		/* HWPT: its IOAS */
-	bool huge;		/* IOAS: HUGE_PAGES; HWPT: built with it */
-};
-
-struct fk_area {
-	uint32_t ioas;
-	uint64_t iova, len;
-};
-
-struct fk_log {
-	unsigned long req;
-	int fd;
-	_Alignas(8) unsigned char b[48];	/* the struct the kernel read */
-};
-
-struct fake {
-	uint32_t next_id;
-	struct fk_obj obj[FK_OBJS];
-	struct fk_area area[FK_AREAS];
-	uint32_t dev_id;	/* 0: not bound */
-	uint32_t attached;	/* HWPT the device uses, 0: none */
-	int fail_hwpt;		/* errno HWPT_ALLOC returns, 0: works */
-	unsigned int change_process_calls;
-	int32_t irq_fds[4];
-	struct vfio_irq_set irq;
-	struct fk_log log[FK_LOG];
-	unsigned int n_log;
-};
-
-static struct fake fk;
-/* The fds whose ioctls come to fk; set before the scenario thread starts. */
+/* The fds the model answers on; set before the scenario thread starts. */
 static int fk_ifd = -1, fk_dfd = -1;
 static bool fk_ifd_closed;	/* the scenario closed fk_ifd (adopt owns it) */
-/*
- * The answering thread changes fk only under fk_lock; the scenario reads
- * it only through fk_now(), a copy taken under the lock, and changes it
- * with fk_fail_hwpt(). The kernel already orders the two threads (an
- * ioctl returns only after its answer); the lock makes that visible to
- * ThreadSanitizer, which cannot see the seccomp handoff.
- */
-static pthread_mutex_t fk_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct fake fk_snap;	/* the scenario thread's copy */
-
-static const struct fake *fk_now(void)
-{
-	pthread_mutex_lock(&fk_lock);
-	fk_snap = fk;
-	pthread_mutex_unlock(&fk_lock);
-	return &fk_snap;
-}
-
-static void fk_fail_hwpt(int err)
-{
-	pthread_mutex_lock(&fk_lock);
-	fk.fail_hwpt = err;
-	pthread_mutex_unlock(&fk_lock);
-}
-
-static int fk_read(uint64_t addr, void *buf, size_t len)
-{
-	struct iovec l = { buf, len }, r = { (void *)(uintptr_t)addr, len };
-
-	return process_vm_readv(getpid(), &l, 1, &r, 1, 0) == (ssize_t)len ?
-	       0 : -EFAULT;
-}
-
-static int fk_write(uint64_t addr, const void *buf, size_t len)
-{
-	struct iovec l = { (void *)buf, len }, r = { (void *)(uintptr_t)addr,
-						     len };
-
-	return process_vm_writev(getpid(), &l, 1, &r, 1, 0) == (ssize_t)len ?
-	       0 : -EFAULT;
-}
-
-static struct fk_obj *fk_find(uint32_t id, int kind)
-{
-	int i;
-
-	for (i = 0; i < FK_OBJS; i++)
-		if (fk.obj[i].kind && fk.obj[i].id == id &&
-		    (!kind || fk.obj[i].kind == kind))
-			return &fk.obj[i];
-	return NULL;
-}
-
-static struct fk_obj *fk_new(int kind)
-{
-	int i;
-
-	for (i = 0; i < FK_OBJS; i++)
-		if (!fk.obj[i].kind) {
-			fk.obj[i] = (struct fk_obj){ fk.next_id++, kind, 0,
-						     true };
-			return &fk.obj[i];
-		}
-	return NULL;
-}
-
-static bool fk_ioas_has_areas(uint32_t ioas)
-{
-	int i;
-
-	for (i = 0; i < FK_AREAS; i++)
-		if (fk.area[i].len && fk.area[i].ioas == ioas)
-			return true;
-	return false;
-}
-
-static bool fk_ioas_has_hwpt(uint32_t ioas)
-{
-	int i;
-
-	for (i = 0; i < FK_OBJS; i++)
-		if (fk.obj[i].kind == FK_HWPT && fk.obj[i].ioas == ioas)
-			return true;
-	return false;
-}
-
-static int fk_map(struct luvmm_iommu_ioas_map_file *c)
-{
-	struct fk_area *a = NULL;
-	int i;
-
-	if (c->size != sizeof(*c) ||
-	    !(c->flags & LUVMM_IOMMU_IOAS_MAP_FIXED_IOVA))
-		return -EINVAL;
-	if (!fk_find(c->ioas_id, FK_IOAS))
-		return -ENOENT;
-	for (i = 0; i < FK_AREAS; i++) {
-		struct fk_area *x = &fk.area[i];
-
-		if (!x->len) {
-			a = a ? a : x;
-			continue;
-		}
-		if (x->ioas == c->ioas_id && c->iova < x->iova + x->len &&
-		    x->iova < c->iova + c->length)
-			return -EEXIST;
-	}
-	if (!a)
-		return -ENOMEM;
-	*a = (struct fk_area){ c->ioas_id, c->iova, c->length };
-	return 0;
-}
-
-/* iommufd's rule: only whole areas; one cut in two is -ENOENT, all kept */
-static int fk_unmap(struct luvmm_iommu_ioas_unmap *c)
-{
-	uint64_t end = c->iova + c->length, n = 0;
-	int i;
-
-	for (i = 0; i < FK_AREAS; i++) {
-		struct fk_area *x = &fk.area[i];
-
-		if (!x->len || x->ioas != c->ioas_id ||
-		    x->iova >= end || x->iova + x->len <= c->iova)
-			continue;
-		if (x->iova < c->iova || x->iova + x->len > end)
-			return -ENOENT;
-	}
-	for (i = 0; i < FK_AREAS; i++) {
-		struct fk_area *x = &fk.area[i];
-
-		if (x->len && x->ioas == c->ioas_id && x->iova >= c->iova &&
-		    x->iova + x->len <= end) {
-			n += x->len;
-			x->len = 0;
-		}
-	}
-	c->length = n;
-	return n ? 0 : -ENOENT;
-}
-
-static int fk_option(struct luvmm_iommu_option *c)
-{
-	struct fk_obj *o;
-
-	if (c->option_id == LUVMM_IOMMU_OPTION_RLIMIT_MODE) {
-		if (c->object_id || c->op != LUVMM_IOMMU_OPTION_OP_GET)
-			return -EOPNOTSUPP;
-		c->val64 = 0;
-		return 0;
-	}
-	if (c->option_id != LUVMM_IOMMU_OPTION_HUGE_PAGES)
-		return -EOPNOTSUPP;
-	o = fk_find(c->object_id, FK_IOAS);
-	if (!o)
-		return -ENOENT;
-	if (c->op == LUVMM_IOMMU_OPTION_OP_GET) {
-		c->val64 = o->huge;
-		return 0;
-	}
-	if (!c->val64 && fk_ioas_has_hwpt(o->id) && fk_ioas_has_areas(o->id))
-		return -EINVAL;
-	o->huge = c->val64;
-	return 0;
-}
-
-static int fk_hwpt_alloc(struct luvmm_iommu_hwpt_alloc *c)
-{
-	struct fk_obj *ioas, *h;
-
-	if (c->flags || c->data_type || c->__reserved || c->__reserved2)
-		return -EOPNOTSUPP;
-	ioas = fk_find(c->pt_id, FK_IOAS);
-	if (!fk.dev_id || c->dev_id != fk.dev_id || !ioas)
-		return -ENOENT;
-	if (fk.fail_hwpt)
-		return -fk.fail_hwpt;
-	h = fk_new(FK_HWPT);
-	if (!h)
-		return -ENOMEM;
-	h->ioas = ioas->id;
-	h->huge = ioas->huge;
-	c->out_hwpt_id = h->id;
-	return 0;
-}
-
-static int fk_destroy(struct luvmm_iommu_destroy *c)
-{
-	struct fk_obj *o = fk_find(c->id, 0);
-
-	if (!o)
-		return -ENOENT;
-	if ((o->kind == FK_IOAS && fk_ioas_has_hwpt(o->id)) ||
-	    (o->kind == FK_HWPT && fk.attached == o->id))
-		return -EBUSY;
-	o->kind = 0;
-	return 0;
-}
-
-static int fk_iova_ranges(struct luvmm_iommu_ioas_iova_ranges *c)
-{
-	struct luvmm_iommu_iova_range r = { 0, (1ULL << 48) - 1 };
-
-	if (!fk_find(c->ioas_id, FK_IOAS))
-		return -ENOENT;
-	c->out_iova_alignment = PG;
-	if (c->num_iovas < 1) {
-		c->num_iovas = 1;
-		return -EMSGSIZE;
-	}
-	c->num_iovas = 1;
-	return fk_write(c->allowed_iovas, &r, sizeof(r));
-}
-
-static int fk_attach(struct luvmm_vfio_device_attach_iommufd_pt *c)
-{
-	struct fk_obj *o = fk_find(c->pt_id, 0);
-
-	if (!fk.dev_id || c->flags)
-		return -EINVAL;
-	if (!o)
-		return -ENOENT;
-	if (o->kind == FK_IOAS) {
-		struct fk_obj *h = fk_new(FK_HWPT);
-
-		if (!h)
-			return -ENOMEM;
-		h->ioas = o->id;
-		o = h;
-	}
-	fk.attached = o->id;	/* replaces whatever was attached */
-	c->pt_id = o->id;
-	return 0;
-}
-
-static int fk_set_irqs(uint64_t addr, struct vfio_irq_set *s)
-{
-	if (s->count > ARRAY_SIZE(fk.irq_fds) ||
-	    s->argsz != sizeof(*s) + 4 * s->count)
-		return -EINVAL;
-	fk.irq = *s;
-	return fk_read(addr + sizeof(*s), fk.irq_fds, 4 * s->count);
-}
-
-/* Size of the struct request req carries (what the kernel copies in). */
-static size_t fk_size(unsigned long req)
-{
-	switch (req) {
-	case LUVMM_IOMMU_DESTROY:	return 8;
-	case LUVMM_IOMMU_IOAS_ALLOC:	return 12;
-	case LUVMM_IOMMU_IOAS_MAP_FILE:	return 40;
-	case LUVMM_IOMMU_IOAS_UNMAP:	return 24;
-	case LUVMM_IOMMU_OPTION:	return 24;
-	case LUVMM_IOMMU_HWPT_ALLOC:	return 48;
-	case LUVMM_IOMMU_IOAS_IOVA_RANGES:	return 32;
-	case LUVMM_IOMMU_IOAS_CHANGE_PROCESS:	return 8;
-	case LUVMM_VFIO_DEVICE_BIND_IOMMUFD:	return 24;
-	case LUVMM_VFIO_DEVICE_ATTACH_IOMMUFD_PT:	return 16;
-	case LUVMM_VFIO_DEVICE_DETACH_IOMMUFD_PT:	return 12;
-	case VFIO_DEVICE_SET_IRQS:	return 20;
-	}
-	return 0;
-}
-
-/* One ioctl: 0 or -errno; the struct in b is written back on success. */
-static int fk_dispatch(int fd, unsigned long req, uint64_t addr,
-		       unsigned char *b)
-{
-	if (fd == fk_ifd) {
-		switch (req) {
-		case LUVMM_IOMMU_DESTROY:
-			return fk_destroy((void *)b);
-		case LUVMM_IOMMU_IOAS_ALLOC: {
-			struct luvmm_iommu_ioas_alloc *c = (void *)b;
-			struct fk_obj *o = c->flags ? NULL : fk_new(FK_IOAS);
-
-			if (!o)
-				return c->flags ? -EOPNOTSUPP : -ENOMEM;
-			c->out_ioas_id = o->id;
-			return 0;
-		}
-		case LUVMM_IOMMU_IOAS_MAP_FILE:
-			return fk_map((void *)b);
-		case LUVMM_IOMMU_IOAS_UNMAP:
-			return fk_unmap((void *)b);
-		case LUVMM_IOMMU_OPTION:
-			return fk_option((void *)b);
-		case LUVMM_IOMMU_HWPT_ALLOC:
-			return fk_hwpt_alloc((void *)b);
-		case LUVMM_IOMMU_IOAS_IOVA_RANGES:
-			return fk_iova_ranges((void *)b);
-		case LUVMM_IOMMU_IOAS_CHANGE_PROCESS:
-			fk.change_process_calls++;
-			return 0;
-		}
-		return -ENOTTY;
-	}
-	switch (req) {
-	case LUVMM_VFIO_DEVICE_BIND_IOMMUFD: {
-		struct luvmm_vfio_device_bind_iommufd *c = (void *)b;
-
-		if (c->iommufd != fk_ifd || c->flags)
-			return -EINVAL;
-		if (fk.dev_id)
-			return -EBUSY;
-		fk.dev_id = fk.next_id++;
-		c->out_devid = fk.dev_id;
-		return 0;
-	}
-	case LUVMM_VFIO_DEVICE_ATTACH_IOMMUFD_PT:
-		return fk_attach((void *)b);
-	case LUVMM_VFIO_DEVICE_DETACH_IOMMUFD_PT:
-		fk.attached = 0;
-		return 0;
-	case VFIO_DEVICE_SET_IRQS:
-		return fk_set_irqs(addr, (void *)b);
-	}
-	return -ENOTTY;
-}
-
-static void fk_answer(int nfd, const struct seccomp_notif *n)
-{
-	struct seccomp_notif_resp resp = { .id = n->id };
-	unsigned long req = n->data.args[1];
-	uint64_t addr = n->data.args[2];
-	_Alignas(8) unsigned char b[48] = { 0 };
-	size_t size = fk_size(req);
-	int ret = size ? fk_read(addr, b, size) : 0;
-
-	pthread_mutex_lock(&fk_lock);
-	if (fk.n_log < FK_LOG) {
-		struct fk_log *l = &fk.log[fk.n_log++];
-
-		l->req = req;
-		l->fd = (int)n->data.args[0];
-		memcpy(l->b, b, sizeof(b));
-	}
-	if (!ret)
-		ret = fk_dispatch((int)n->data.args[0], req, addr, b);
-	/* iommufd copies the struct back on EMSGSIZE too */
-	if ((!ret || ret == -EMSGSIZE) && size &&
-	    req != VFIO_DEVICE_SET_IRQS && fk_write(addr, b, size))
-		ret = -EFAULT;
-	pthread_mutex_unlock(&fk_lock);
-	resp.error = ret;
-	ioctl(nfd, SECCOMP_IOCTL_NOTIF_SEND, &resp);
-}
-
-struct fk_run {
-	void (*scenario)(void);
-	int ready, done;	/* eventfds: filter installed / scenario over */
-	int nfd;		/* the listener, or -errno */
-};
-
-static void *fk_thread(void *arg)
-{
-	struct fk_run *run = arg;
-	struct sock_filter f[] = {
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
-			 offsetof(struct seccomp_data, arch)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
-			 offsetof(struct seccomp_data, nr)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_ioctl, 1, 0),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-		/* low half of args[0] (little-endian) */
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
-			 offsetof(struct seccomp_data, args[0])),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)fk_ifd, 2, 0),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)fk_dfd, 1, 0),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
-	};
-	struct sock_fprog prog = { ARRAY_SIZE(f), f };
-	uint64_t one = 1;
-
-	/* both are per thread: the case's thread stays unfiltered */
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) {
-		run->nfd = -errno;
-	} else {
-		run->nfd = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
-					SECCOMP_FILTER_FLAG_NEW_LISTENER,
-					&prog);
-		if (run->nfd < 0)
-			run->nfd = -errno;
-	}
-	if (write(run->ready, &one, sizeof(one)) != sizeof(one) || run->nfd < 0)
-		return NULL;
-	run->scenario();
-	if (write(run->done, &one, sizeof(one)) != sizeof(one))
-		abort();
-	return NULL;
-}
-
-/* Run scenario on its own thread with fk answering; false: cannot here. */
-static bool fk_run(void (*scenario)(void), const char **why)
-{
-	struct fk_run run = { .scenario = scenario, .nfd = -1 };
-	struct pollfd p[2];
-	pthread_t t;
-	uint64_t v;
-	bool ok = false;
-
-	run.ready = eventfd(0, EFD_CLOEXEC);
-	run.done = eventfd(0, EFD_CLOEXEC);
-	if (run.ready < 0 || run.done < 0 ||
-	    pthread_create(&t, NULL, fk_thread, &run)) {
-		*why = "eventfd/pthread_create failed";
-		goto out;
-	}
-	if (read(run.ready, &v, sizeof(v)) != sizeof(v) || run.nfd < 0) {
-		*why = "seccomp user notification unavailable";
-		pthread_join(t, NULL);
-		goto out;
-	}
-	p[0] = (struct pollfd){ .fd = run.nfd, .events = POLLIN };
-	p[1] = (struct pollfd){ .fd = run.done, .events = POLLIN };
-	for (;;) {
-		struct seccomp_notif n;
-
-		if (poll(p, 2, -1) < 0 && errno != EINTR)
-			break;
-		if (p[0].revents & POLLIN) {
-			memset(&n, 0, sizeof(n));
-			if (ioctl(run.nfd, SECCOMP_IOCTL_NOTIF_RECV, &n) == 0)
-				fk_answer(run.nfd, &n);
-			continue;
-		}
-		/* done, or the filter is gone (its thread died): stop */
-		if ((p[1].revents & POLLIN) ||
-		    (p[0].revents & (POLLHUP | POLLERR | POLLNVAL)))
-			break;
-	}
-	/* closing the listener fails any ioctl still waiting (ENOSYS) */
-	close(run.nfd);
-	pthread_join(t, NULL);
-	ok = true;
-out:
-	if (run.ready >= 0)
-		close(run.ready);
-	if (run.done >= 0)
-		close(run.done);
-	return ok;
-}
-
-static const struct fk_log *fk_log_at(const struct fake *f, unsigned int i)
-{
-	return i < f->n_log ? &f->log[i] : &f->log[FK_LOG - 1];
-}
-
-static const struct fk_obj *fk_obj_at(const struct fake *f, uint32_t id)
-{
-	int i;
-
-	for (i = 0; i < FK_OBJS; i++)
-		if (f->obj[i].kind && f->obj[i].id == id)
-			return &f->obj[i];
-	return NULL;
-}
 
 /* The scenario: a boot, then what a new VMM does after a live update. */
-static void fk_scenario(void)
+static void fk_scenario(void *arg)
 {
 	const struct luvmm_iommu_ioas_map_file *mf;
 	const struct luvmm_iommu_option *opt;
@@ -1298,6 +812,7 @@ static void fk_scenario(void)
 	bool on = true;
 	const struct fake *S;
 
+	(void)arg;
 	/* adopt: the probe (OPTION RLIMIT_MODE get) is answered */
 	REQUIRE_OK(iommufd_adopt(fk_ifd, &io));
 	S = fk_now();
@@ -1384,10 +899,10 @@ static void fk_scenario(void)
 
 	/* a failed MAX_4K alloc puts HUGE_PAGES back */
 	REQUIRE_OK(iommu_ioas_alloc(io, &ioas3));
-	fk_fail_hwpt(ENOMEM);
+	fk_fail(FK_FAIL_HWPT_ALLOC, ENOMEM);
 	CHECK_ERR(-ENOMEM, iommu_hwpt_alloc(io, dev, ioas3, IOMMU_HWPT_MAX_4K,
 					    &hwpt));
-	fk_fail_hwpt(0);
+	fk_fail(FK_FAIL_HWPT_ALLOC, 0);
 	CHECK_EQ(iommufd_last_op(io), IOMMUFD_OP_HWPT_ALLOC);
 	CHECK_ERR(0, iommufd_get_huge_pages(io, ioas3, &on));
 	CHECK_EQ(on, true);
@@ -1433,13 +948,12 @@ static void test_fake_kernel_flows(void)
 {
 	const char *why = "";
 
-	memset(&fk, 0, sizeof(fk));
-	fk.next_id = 1;
 	fk_ifd_closed = false;
 	fk_ifd = open("/dev/null", O_RDWR | O_CLOEXEC);
 	fk_dfd = open("/dev/null", O_RDWR | O_CLOEXEC);
 	REQUIRE(fk_ifd >= 0 && fk_dfd >= 0);
-	if (!fk_run(fk_scenario, &why))
+	fk_reset(fk_ifd, fk_dfd)->msi_count = 2;
+	if (!fk_run(fk_scenario, NULL, &why))
 		tap_skip("%s", why);
 	if (!fk_ifd_closed)
 		close(fk_ifd);
@@ -1530,7 +1044,7 @@ static const struct tap_case cases[] = {
 	{ "vfio: open", test_vfio_open },
 	{ "vfio: ioctl wrappers (ENOTTY, EBADF)", test_vfio_ioctls_enotty },
 	{ "vfio: cdev path from sysfs", test_vfio_cdev_path },
-	{ "vfio: region mmap", test_vfio_region_mmap },
+	{ "vfio: region mmap, whole or at a fixed address", test_vfio_region_mmap },
 	{ "fake kernel: boot, live update, replay, replace",
 	  test_fake_kernel_flows },
 	{ "iommufd: real IOAS alloc, map_file, unmap, destroy",

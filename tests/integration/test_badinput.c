@@ -63,6 +63,8 @@ static const struct bad_run bad_runs[] = {
 	  "--workload: 259 bytes, at most 255" },
 	{ "memcheck too long", { "run", "--kernel", FW, "--memcheck", LONG_MEMCHECK }, 2,
 	  "--memcheck: 64 bytes, at most 63" },
+	{ "vfio without path", { "run", "--kernel", FW, "--device", "vfio" }, 2,
+	  "vfio needs path=" },
 	{ "ctl to nowhere", { "ctl", "--api", "/nonexistent/sock", "status" }, 4,
 	  "No such file" },
 	{ "ctl unknown request", { "ctl", "--api", "/tmp/x", "reboot" }, 2,
@@ -164,6 +166,39 @@ static void hugetlb_without_huge_pages(void)
 	h_vmm_cleanup(&vm);
 }
 
+/*
+ * --device vfio with a cdev that is not there: refused before the VM is
+ * built, exit status 4 (a host resource), the reason on one line, once.
+ * On this build machine (no /dev/iommu) the reason is that; where iommufd
+ * exists it is the cdev's open error.
+ */
+static void vfio_device_refused(void)
+{
+	char fw[256], err[8192], why[160];
+	const char *args[] = { "run", "--kernel",
+			       h_build_path("guest-fw.elf", fw, sizeof(fw)),
+			       "--device", "vfio,path=/nonexistent/vfio0", NULL };
+	const char *p;
+	struct vmm vm;
+
+	snprintf(why, sizeof(why), "passthrough: vfio device /nonexistent/vfio0: %s",
+		 access("/dev/iommu", F_OK) ? "needs /dev/iommu and /dev/vfio: "
+		 "not on this host" : "No such file or directory");
+	REQUIRE_OK(h_vmm_spawn_raw(&vm, args));
+	CHECK_ERR(0, h_vmm_wait(&vm, 10000));
+	CHECK_EQ(vm.status, 4);
+	h_read_file(vm.err_log, err, sizeof(err));
+	p = strstr(err, why);
+	if (!p) {
+		tap_fail(__FILE__, __LINE__, "stderr lacks \"%s\": %s", why, err);
+	} else {
+		CHECK(strstr(p + 1, why) == NULL);	/* said once */
+	}
+	CHECK(strstr(err, "cannot create the VM") != NULL);
+	CHECK(strstr(err, "Sanitizer") == NULL);
+	h_vmm_cleanup(&vm);
+}
+
 /* Raw bytes on the control socket; returns the reply line. */
 static int raw_request(struct vmm *vm, const char *bytes, size_t len, char *reply,
 		       size_t cap)
@@ -236,6 +271,7 @@ static void hostile_socket_requests(void)
 static const struct tap_case cases[] = {
 	TAP_CASE(bad_command_lines_and_images),
 	TAP_CASE(hugetlb_without_huge_pages),
+	TAP_CASE(vfio_device_refused),
 	TAP_CASE(hostile_socket_requests),
 };
 

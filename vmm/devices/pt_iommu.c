@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
- * pt_iommu.c: the IOMMU side of the passthrough device: the paravirtual
- * IOMMU requests (guest-fw/abi.h, port 0x510) served on vCPU threads, the
- * map log they keep, and after a live update the rebuild thread and the
- * warm-path gate that makes only requesting vCPUs wait for it.
+ * pt_iommu.c: the IOMMU side of the passthrough device, the same for both
+ * backends: the objects the guest's requests go to, the paravirtual IOMMU
+ * requests (guest-fw/abi.h, port 0x510) served on vCPU threads, the map
+ * log they keep, and after a live update the rebuild thread and the
+ * warm-path gate that makes only requesting vCPUs wait for it. What
+ * differs between the soft IOMMU and iommufd goes through d->be.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -13,81 +15,67 @@
 #include <unistd.h>
 
 #include "../iommu/iommu.h"
+#include "../iommu/iommufd.h"
 #include "../iommu/maplog.h"
-#include "../iommu/soft.h"
-#include "../iommu/softhw.h"
 #include "../json.h"
 #include "../liveupdate/handoff.h"
 #include "../log.h"
+#include "../mem.h"
 #include "../util.h"
 #include "../vcpu.h"
-#include "../vm.h"
 #include "passthrough.h"
 
 /* ---- set-up ----------------------------------------------------------------- */
 
-static int take(struct handoff *h, const char *name)
+/* Why op failed: iommufd's vocabulary where the kernel answered. */
+static const char *io_reason(const struct pt_dev *d, int err)
 {
-	int fd = handoff_get(h, name, HK_MEMFD);
-
-	if (fd < 0) {
-		log_err("passthrough: no usable \"%s\" memfd in the handoff", name);
-		return fd;
-	}
-	return handoff_take(h, name);
+	if (d->io && d->io->kind == IOMMU_IOMMUFD)
+		return iommufd_strerror(iommufd_last_op(d->io), err);
+	return strerror(err < 0 ? -err : err);
 }
 
-/* Boot: the objects the guest's requests go to, attached, and the device
- * started on them. */
+/* Boot: the objects the guest's requests go to, the device attached to
+ * them, then started. */
 static int setup_fresh(struct pt_dev *d)
 {
 	struct iommu *io = d->io;
+	const char *step = "IOAS";
 	int ret;
 
 	ret = iommu_ioas_alloc(io, &d->ioas_id);
-	if (!ret)
+	if (!ret) {
+		step = "HWPT";
 		ret = iommu_hwpt_alloc(io, d->dev_id, d->ioas_id, d->spec.pgsize,
 				       &d->hwpt_id);
-	if (!ret)
+	}
+	if (!ret) {
+		step = "attach";
 		ret = iommu_attach(io, d->dev_id, d->hwpt_id);
-	if (!ret)
+	}
+	if (!ret) {
+		step = "map log";
 		ret = maplog_create(MAPLOG_DEFAULT_CAP, &d->log);
-	if (!ret)
-		ret = soft_iommu_attach_sim(io, d->bar_fd, d->doorbell_fd, d->irq_fd);
-	if (ret)
-		log_err("passthrough: IOMMU set-up: %s", strerror(-ret));
-	return ret;
+	}
+	if (ret) {
+		log_err("passthrough: IOMMU set-up (%s): %s", step, io_reason(d, ret));
+		return ret;
+	}
+	return d->be->start(d);
 }
 
 int pt_iommu_setup(struct pt_dev *d, struct handoff *h)
 {
-	const struct mem *m = &d->vm->mem;
-	char err[192];
-	int ctx_fd = -1, ret;
+	int ret;
 
 	if (h) {
-		ctx_fd = take(h, "pt-ctx");
-		d->old_pool_fd = take(h, "pt-pool");
-		d->old_log_fd = take(h, "pt-maplog");
-		if (ctx_fd < 0 || d->old_pool_fd < 0 || d->old_log_fd < 0) {
-			util_close(&ctx_fd);
+		d->old_log_fd = pt_take_fd(h, "pt-maplog", HK_MEMFD);
+		if (d->old_log_fd < 0)
 			return -EBADF;
-		}
 	}
-	ret = soft_iommu_create(d->sim_fd, ctx_fd, &d->io, err, sizeof(err));
-	util_close(&ctx_fd);
-	if (ret) {
-		log_err("passthrough: %s", err);
+	ret = d->be->open(d, h);
+	if (ret)
 		return ret;
-	}
-	ret = soft_iommu_add_file(d->io, m->fd, SOFTHW_SLOT_GUEST_RAM, m->size,
-				  h != NULL);
-	if (!ret)
-		ret = soft_iommu_bind(d->io, &d->dev_id);
-	if (ret) {
-		log_err("passthrough: IOMMU: %s", strerror(-ret));
-		return ret;
-	}
 	if (h) {
 		/* the device runs on the old tables until the rebuild */
 		d->state = PT_REBUILDING;
@@ -108,18 +96,14 @@ void pt_iommu_teardown(struct pt_dev *d)
 
 int pt_iommu_export(struct pt_dev *d, struct handoff *h)
 {
-	uint32_t slot;
-	int pool_fd, ret;
+	int ret;
 
-	if (!d->log || !d->hwpt_id ||
-	    soft_iommu_hwpt_pool(d->io, d->hwpt_id, &pool_fd, &slot)) {
+	if (!d->log || !d->hwpt_id) {
 		log_err("passthrough: the IOMMU state cannot be handed over (%s)",
 			d->degraded_reason[0] ? d->degraded_reason : "none built");
 		return -ENODEV;
 	}
-	ret = handoff_add(h, "pt-ctx", soft_iommu_ctx_fd(d->io), HK_MEMFD);
-	if (!ret)
-		ret = handoff_add(h, "pt-pool", pool_fd, HK_MEMFD);
+	ret = d->be->export(d, h);
 	if (!ret)
 		ret = handoff_add(h, "pt-maplog", maplog_fd(d->log), HK_MEMFD);
 	return ret;
@@ -140,7 +124,7 @@ static uint32_t guest_errno(int ret)
 
 static int do_map(struct pt_dev *d, const struct luvmm_iommu_req *q)
 {
-	const struct mem *m = &d->vm->mem;
+	const struct mem *m = d->mem;
 	struct maplog_entry e = { .iova = q->iova, .length = q->len,
 				  .file = MAPLOG_FILE_RAM };
 	uint8_t *hva;
@@ -191,7 +175,7 @@ static void warm_wait_locked(struct pt_dev *d)
 {
 	int id = vcpu_current_id();
 	uint64_t t0 = util_now_ns(), dt;
-	struct pt_cpu *c = id >= 0 && (unsigned)id < d->vm->ncpus ? &d->cpu[id] : NULL;
+	struct pt_cpu *c = id >= 0 && (unsigned)id < d->ncpus ? &d->cpu[id] : NULL;
 
 	if (c)
 		atomic_store(&c->waiting, true);
@@ -243,7 +227,7 @@ void pt_iommu_io(void *priv, uint64_t off, uint8_t *data, uint32_t len,
 	}
 	memcpy(&gpa, data, MIN(len, 4u));
 	g = off || len != 4 || gpa % 8 ? NULL :
-	    mem_gpa_to_hva(&d->vm->mem, gpa, sizeof(*g));
+	    mem_gpa_to_hva(d->mem, gpa, sizeof(*g));
 	if (!g) {	/* nowhere to put a status */
 		__atomic_add_fetch(&d->bad_requests, 1, __ATOMIC_RELAXED);
 		return;
@@ -256,7 +240,11 @@ void pt_iommu_io(void *priv, uint64_t off, uint8_t *data, uint32_t len,
 
 /* ---- the rebuild after a live update --------------------------------------- */
 
-/* Adopt the live tables, read the old log into a new one. */
+/*
+ * Read the old log into a new one, then adopt the live tables. A log read
+ * stays even if the adoption fails: the device keeps the old tables, and
+ * the next update hands the same mappings over again.
+ */
 static int rebuild_prepare(struct pt_dev *d, struct replay_params *p,
 			   struct maplog **log, char *err, size_t errlen)
 {
@@ -264,10 +252,7 @@ static int rebuild_prepare(struct pt_dev *d, struct replay_params *p,
 	uint64_t i, n = 0;
 	int ret;
 
-	ret = soft_iommu_adopt_hwpt(d->io, d->dev_id, d->old_pool_fd, &p->old_hwpt,
-				    err, errlen);
-	if (!ret)
-		ret = maplog_read(d->old_log_fd, d->vm->mem.size, &e, &n, err, errlen);
+	ret = maplog_read(d->old_log_fd, d->mem->size, &e, &n, err, errlen);
 	if (!ret)
 		ret = maplog_create(MAX((uint64_t)MAPLOG_DEFAULT_CAP, n), log);
 	for (i = 0; !ret && i < n; i++)
@@ -276,11 +261,13 @@ static int rebuild_prepare(struct pt_dev *d, struct replay_params *p,
 		if (!err[0])
 			snprintf(err, errlen, "map log: %s", strerror(-ret));
 		free(e);
+		maplog_destroy(*log);
+		*log = NULL;
 		return ret;
 	}
 	p->entries = e;
 	p->n = n;
-	return 0;
+	return d->be->adopt(d, p, err, errlen);
 }
 
 /* Test-only ("rebuild-slow"): keep the gate closed until a vCPU waits on
@@ -291,10 +278,10 @@ static void hold_gate(struct pt_dev *d)
 	unsigned i;
 
 	for (;;) {
-		for (i = 0; i < d->vm->ncpus; i++)
+		for (i = 0; i < d->ncpus; i++)
 			if (atomic_load(&d->cpu[i].waiting))
 				break;
-		if (i < d->vm->ncpus || util_now_ns() > end ||
+		if (i < d->ncpus || util_now_ns() > end ||
 		    atomic_load(&d->stopping))
 			break;
 		usleep(1000);
@@ -306,32 +293,41 @@ static void *rebuild_main(void *arg)
 {
 	struct pt_dev *d = arg;
 	struct replay_params p = { .io = d->io, .dev_id = d->dev_id,
-				   .ram_fd = d->vm->mem.fd };
+				   .ram_fd = d->mem->fd };
 	struct replay_result r = { .status = -EIO };
 	struct maplog *log = NULL;
 	uint64_t t0 = util_now_ns();
 	char err[192] = "";
+	bool ran = false;
 	int ret;
 
 	pthread_setname_np(pthread_self(), "iommu-rebuild");
 	ret = rebuild_prepare(d, &p, &log, err, sizeof(err));
 	if (!ret) {
+		ran = true;
 		/* this deployment's layout first: it came with the config */
 		p.flags = d->spec.pgsize;
 		if (d->fault && !strcmp(d->fault, "rebuild-slow"))
 			hold_gate(d);
 		else if (d->fault && !strcmp(d->fault, "replay-coalesce"))
 			p.flags = 0;	/* a build that coalesces more */
-		else if (d->fault && !strncmp(d->fault, "replay-", 7))
+		else if (d->fault && !strncmp(d->fault, "replay-", 7) &&
+			 d->io->kind == IOMMU_SOFT)
 			p.corrupt = d->fault + 7;
+		else if (d->fault && !strncmp(d->fault, "replay-", 7))
+			/* wrong tables that no validation would catch: never
+			 * on a real device */
+			log_warn("passthrough: fault %s needs a backend that "
+				 "validates; ignored", d->fault);
 		ret = replay_run(&p, &r);
 		snprintf(err, sizeof(err), "%s", r.reason);
 	}
 	pthread_mutex_lock(&d->lock);
 	d->replay = r;
 	d->replay_entries = p.n;
-	if (log) {
+	if (log)
 		d->log = log;
+	if (ran) {	/* else the ids are still the live objects' */
 		d->ioas_id = r.ioas;
 		d->hwpt_id = r.hwpt ? r.hwpt : p.old_hwpt;
 	}
@@ -388,8 +384,8 @@ void pt_rebuild_join(struct pt_dev *d)
 void pt_iommu_tick(struct pt_dev *d)
 {
 	pthread_mutex_lock(&d->lock);
-	if (d->state == PT_READY && d->io)
-		soft_iommu_reclaim(d->io);
+	if (d->state == PT_READY && d->io && d->be->tick)
+		d->be->tick(d);
 	pthread_mutex_unlock(&d->lock);
 }
 
@@ -425,33 +421,13 @@ static void rebuild_metrics(const struct pt_dev *d, struct json_writer *w)
 	jw_obj_end(w);
 }
 
-static void device_metrics(struct pt_dev *d, struct json_writer *w)
-{
-	struct soft_iommu_dev_stats st;
-
-	soft_iommu_dev_stats(d->io, &st);
-	jw_key(w, "device");
-	jw_obj_begin(w);
-	jw_ku64(w, "jobs", st.jobs);
-	jw_ku64(w, "faults", st.faults);
-	jw_ku64(w, "translations", st.xlates);
-	jw_ku64(w, "bytes", st.bytes);
-	jw_ku64(w, "msis", st.msis);
-	jw_ku64(w, "last_fault_iova", st.last_fault);
-	jw_key(w, "last_error");
-	jw_i64(w, st.last_err);
-	jw_ku64(w, "generation", st.gen);
-	jw_ku64(w, "acked", st.ack);
-	jw_obj_end(w);
-}
-
 static void warm_metrics(const struct pt_dev *d, struct json_writer *w)
 {
 	unsigned i;
 
 	jw_key(w, "warm_path");
 	jw_arr_begin(w);
-	for (i = 0; i < d->vm->ncpus; i++) {
+	for (i = 0; i < d->ncpus; i++) {
 		jw_obj_begin(w);
 		jw_ku64(w, "cpu", i);
 		jw_ku64(w, "waiting", atomic_load(&d->cpu[i].waiting));
@@ -472,11 +448,8 @@ void pt_iommu_metrics(struct pt_dev *d, struct json_writer *w)
 	jw_ku64(w, "maps", d->maps);
 	jw_ku64(w, "unmaps", d->unmaps);
 	jw_ku64(w, "refused", d->refused);
-	/* the rebuild thread owns the objects until the gate opens */
-	if (d->state != PT_REBUILDING && d->io && d->hwpt_id)
-		jw_ku64(w, "table_pages", soft_iommu_hwpt_tables(d->io, d->hwpt_id));
 	if (d->io)
-		device_metrics(d, w);
+		d->be->metrics(d, w);
 	if (d->replay.attempts || d->degraded_reason[0])
 		rebuild_metrics(d, w);
 	pthread_mutex_unlock(&d->lock);

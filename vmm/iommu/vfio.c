@@ -177,9 +177,10 @@ int vfio_dev_irq_info(int dev_fd, uint32_t index, struct vfio_irq_info *ii)
 	return 0;
 }
 
-int vfio_region_mmap(int dev_fd, const struct vfio_region_info *ri, int prot,
-		     void **out)
+int vfio_region_mmap_at(int dev_fd, const struct vfio_region_info *ri,
+			uint64_t len, int prot, void *addr, void **out)
 {
+	int flags = MAP_SHARED;
 	void *p;
 
 	if (!ri || !out)
@@ -188,18 +189,30 @@ int vfio_region_mmap(int dev_fd, const struct vfio_region_info *ri, int prot,
 		return -ENOTSUP;
 	/* x86-64 only: size_t holds any u64 size */
 	if (!ri->size || !IS_ALIGNED(ri->offset, VFIO_PAGE_SIZE) ||
-	    ri->offset > (uint64_t)INT64_MAX)
+	    ri->offset > (uint64_t)INT64_MAX || !len || len > ri->size)
+		return -EINVAL;
+	if (addr && (!IS_ALIGNED((uintptr_t)addr, VFIO_PAGE_SIZE) ||
+		     !IS_ALIGNED(len, VFIO_PAGE_SIZE)))
 		return -EINVAL;
 	if (prot & ~(PROT_READ | PROT_WRITE))
 		return -EINVAL;
 	if (((prot & PROT_READ) && !(ri->flags & VFIO_REGION_INFO_FLAG_READ)) ||
 	    ((prot & PROT_WRITE) && !(ri->flags & VFIO_REGION_INFO_FLAG_WRITE)))
 		return -EINVAL;
-	p = mmap(NULL, ri->size, prot, MAP_SHARED, dev_fd, (off_t)ri->offset);
+	if (addr)
+		flags |= MAP_FIXED;
+	p = mmap(addr, len, prot, flags, dev_fd, (off_t)ri->offset);
 	if (p == MAP_FAILED)
 		return -errno;
 	*out = p;
 	return 0;
+}
+
+int vfio_region_mmap(int dev_fd, const struct vfio_region_info *ri, int prot,
+		     void **out)
+{
+	return vfio_region_mmap_at(dev_fd, ri, ri ? ri->size : 0, prot, NULL,
+				   out);
 }
 
 void vfio_region_munmap(void *p, const struct vfio_region_info *ri)

@@ -88,6 +88,18 @@ int __must_check vfio_dev_irq_info(int dev_fd, uint32_t index,
  */
 int __must_check vfio_region_mmap(int dev_fd, const struct vfio_region_info *ri,
 				  int prot, void **out);
+/*
+ * mmap the first len bytes of a region shared, at addr (MAP_FIXED: it
+ * replaces whatever is mapped there, e.g. a placeholder a KVM memslot
+ * already points at) or, addr NULL, where the kernel likes. The errors of
+ * vfio_region_mmap(), and -EINVAL len 0 or beyond the region, or addr or
+ * len not page aligned. If a MAP_FIXED mmap fails, what was at addr may be
+ * gone. Undo with munmap(*out, len).
+ */
+int __must_check vfio_region_mmap_at(int dev_fd,
+				     const struct vfio_region_info *ri,
+				     uint64_t len, int prot, void *addr,
+				     void **out);
 void vfio_region_munmap(void *p, const struct vfio_region_info *ri);
 
 /* ---- interrupts (VFIO_DEVICE_SET_IRQS) ----------------------------------- */
