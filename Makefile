@@ -118,6 +118,8 @@ UNIT_TESTS := \
 	tests/test_json.c \
 	tests/test_loader.c \
 	tests/test_loop.c \
+	tests/test_lu_oldrec.c \
+	tests/test_lu_sections.c \
 	tests/test_mem.c \
 	tests/test_pt_vfio.c \
 	tests/test_state.c \
@@ -132,13 +134,15 @@ INT_TESTS := \
 	tests/integration/test_boot.c \
 	tests/integration/test_dma_updates.c \
 	tests/integration/test_liveupdate.c \
+	tests/integration/test_lu_cases.c \
 	tests/integration/test_lu_races.c \
 	tests/integration/test_lu_stress.c \
 	tests/integration/test_memcheck.c \
 	tests/integration/test_passthrough.c \
 	tests/integration/test_pause.c \
 	tests/integration/test_qemu_boot.c \
-	tests/integration/test_rollback.c
+	tests/integration/test_rollback.c \
+	tests/integration/test_state_live.c
 
 # ---- guest-fw: freestanding, never host libc, never sanitized --------------
 FW_SRCS := \

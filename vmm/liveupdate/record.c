@@ -376,6 +376,9 @@ int lu_state_read(struct runner *r, const void *buf, size_t len, struct lu_loade
 	memset(l->vcpus, 0, l->ncpus * sizeof(*l->vcpus));
 	vm_state_reset(l->chips);
 	memset(&l->vm, 0, sizeof(l->vm));
+	/* what an earlier read staged and nobody committed is not this
+	 * record's: without this a second read saw every device twice */
+	devices_abort(r->devs);
 	ret = lu_stream_open(&rd, buf, len, len);
 	while (!ret && (ret = lu_stream_next(&rd, &sec)) == 1)
 		ret = load_section(r, &rd, &sec, l, &got_vm);
