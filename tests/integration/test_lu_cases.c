@@ -19,7 +19,9 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -220,6 +222,46 @@ static void second_update_refused(void)
 	h_vmm_cleanup(&vm);
 }
 
+/* ---- an update before the last one's old VMM is gone ------------------------------ */
+
+/*
+ * The old VMM of update 1 is held 1 s before its teardown and DONE
+ * ("slow-teardown"). Update 2 starts 700 ms after update 1 returned and
+ * holds its new VMM in the pre-build for 500 ms ("slow-prebuild"), so the
+ * DONE of update 1 reaches the VMM in the middle of update 2. That DONE
+ * must not touch update 2's channel: update 2 and a third update succeed,
+ * and the first old VMM has exited. The guest idles, so that the teardown
+ * at idle priority is not starved and the timing holds.
+ */
+static void update_before_old_vmm_done(void)
+{
+	static const char *const idle_args[] = { "--cpus", "2", "--workload", "idle", NULL };
+	char reply[4096];
+	pid_t first;
+	uint64_t v;
+	struct vmm vm;
+
+	REQUIRE_OK(h_vmm_start(&vm, idle_args));
+	first = vm.pid;
+	REQUIRE(lu_update(&vm, "transfer", "slow-teardown", 0, true, reply, sizeof(reply)));
+	/* not h_vmm_follow(): it would wait for the first VMM to exit */
+	poll(NULL, 0, 700);
+	CHECK_EQ(waitpid(first, NULL, WNOHANG), 0);	/* still holding its VM */
+	CHECK(lu_update(&vm, "transfer", "slow-prebuild", 5000, true, reply, sizeof(reply)));
+	check_reply(reply, "transfer");
+	REQUIRE_OK(h_vmm_follow(&vm));		/* reaps the first VMM */
+	CHECK_EQ(vm.status, 0);
+	CHECK(lu_update(&vm, "transfer", NULL, 5000, true, reply, sizeof(reply)));
+	REQUIRE_OK(h_vmm_follow(&vm));
+	CHECK_ERR(0, h_metric(&vm, "update.updates", &v));
+	CHECK_EQ(v, 3);
+	CHECK(kill(first, 0) < 0 && errno == ESRCH);	/* gone, reaped */
+	CHECK(h_ctl_ok(&vm, "shutdown"));
+	CHECK_ERR(0, h_vmm_wait(&vm, 10000));
+	CHECK_EQ(vm.status, 0);
+	h_vmm_cleanup(&vm);
+}
+
 /* ---- a guest booted as a Multiboot image ------------------------------------------- */
 
 /*
@@ -276,6 +318,7 @@ static const struct tap_case cases[] = {
 	TAP_CASE(paused_transfer),
 	TAP_CASE(paused_exec),
 	TAP_CASE(second_update_refused),
+	TAP_CASE(update_before_old_vmm_done),
 	TAP_CASE(multiboot_transfer),
 	TAP_CASE(multiboot_exec),
 	TAP_CASE(multiboot_image_transfer),

@@ -353,7 +353,7 @@ void lu_free_percpu(struct lu *lu)
 bool lu_fault_is_old_side(const char *fault)
 {
 	return !strcmp(fault, "corrupt-record") || !strcmp(fault, "error-save") ||
-	       !strcmp(fault, "slow-save");
+	       !strcmp(fault, "slow-save") || !strcmp(fault, "slow-teardown");
 }
 
 int lu_spin_nonzero(atomic_int *v, atomic_bool *abort_flag, uint64_t timeout_ns)
@@ -977,6 +977,8 @@ void lu_retire(struct runner *r)
 
 	ctl_server_destroy(r->ctl, true);
 	r->ctl = NULL;
+	if (!strcmp(lu->fault, "slow-teardown"))
+		poll(NULL, 0, 2000);	/* the next update starts meanwhile */
 	t0 = util_now_ns();
 	vm_destroy(r->vm);	/* the slow part, now off the guest's path */
 	r->vm = NULL;

@@ -165,11 +165,13 @@ static bool on_done(struct loop_watch *w, int revents)
 	(void)revents;
 	ret = handoff_recv(w->fd, &type, msg, sizeof(msg), NULL, NULL, 0);
 	if (ret == 8 && type == HMSG_DONE) {
-		lu->last.ph.teardown = get_le64(msg);
+		/* a later update may already be under way: last is its now */
+		if (!lu->busy)
+			lu->last.ph.teardown = get_le64(msg);
 		return true;	/* EOF follows */
 	}
-	util_close(&lu->sock);
-	w->fd = -1;
+	/* only this channel: lu->sock may be a later update's by now */
+	util_close(&w->fd);
 	return false;
 }
 
@@ -767,7 +769,8 @@ int lu_incoming_main(const struct config *args)
 	if (runner_serve_api(r, in.api_fd))
 		log_err("update: cannot serve the control socket");
 	in.api_fd = -1;
-	r->lu->sock = in.sock;
+	/* done_w owns the old VMM's socket from here; lu->sock stays free for
+	 * the next update, which may start before the old VMM is done */
 	r->lu->done_w = (struct loop_watch){ .fd = in.sock, .events = POLLIN,
 					     .fn = on_done, .arg = r };
 	in.sock = -1;

@@ -119,7 +119,8 @@ struct lu {
 	atomic_uint inhook;
 	atomic_bool closing;
 
-	/* new side: the old VMM's socket until it reports its teardown */
+	/* new side: the old VMM's socket until it reports its teardown (its
+	 * own fd, never lu->sock: the next update may begin before that) */
 	struct loop_watch done_w;
 	/* exec mode: the old image's teardown, set by the thread that ends it
 	 * (it may outlive the reply); valid: last describes that update */
