@@ -320,6 +320,37 @@ int h_vmm_follow(struct vmm *v)
 	return 0;
 }
 
+int h_vmm_switch(struct vmm *v, pid_t *old)
+{
+	char reply[1024];
+	uint64_t pid;
+	int ret = h_ctl(v, "{\"cmd\":\"status\"}", reply, sizeof(reply));
+
+	*old = 0;
+	if (ret)
+		return ret;
+	ret = h_json_u64(reply, "pid", &pid);
+	if (ret)
+		return ret;
+	if ((pid_t)pid != v->pid) {
+		*old = v->pid;
+		v->pid = (pid_t)pid;
+		v->exited = false;
+		track(v);
+	}
+	return 0;
+}
+
+int h_reap(pid_t pid, int timeout_ms, int *status)
+{
+	struct vmm one = { .pid = pid };
+	int ret = h_vmm_wait(&one, timeout_ms);
+
+	if (!ret)
+		*status = one.status;
+	return ret;
+}
+
 int h_ctl(struct vmm *v, const char *request, char *reply, size_t cap)
 {
 	return ctl_call(v->api, request, reply, cap, 10000);

@@ -49,6 +49,12 @@ int h_vmm_wait(struct vmm *v, int timeout_ms);
 /* After a live update: follow the VMM to its new pid (status "pid"),
  * reaping the old process. 0 or -errno. */
 int h_vmm_follow(struct vmm *v);
+/* h_vmm_follow() without waiting for the old process: *old is its pid (to
+ * h_reap() later), or 0 if the pid did not change (exec mode). */
+int h_vmm_switch(struct vmm *v, pid_t *old);
+/* Wait up to timeout_ms for a descendant to exit; 0 (its exit status in
+ * *status, 128+signal if killed) or -errno. */
+int h_reap(pid_t pid, int timeout_ms, int *status);
 /* Kill (if running), reap and remove the temp dir. */
 void h_vmm_cleanup(struct vmm *v);
 

@@ -22,6 +22,7 @@
 #include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <sys/stat.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -190,7 +191,16 @@ struct incoming {
 	uint64_t ot[3];			/* old: stop requested, parked, saved */
 	uint64_t nt[3];			/* new: GO, restored, vCPUs in KVM_RUN */
 	atomic_bool got_go;		/* a vCPU thread received its GO */
+	int wake_fd;			/* timerfd: the last vCPU thread wakes
+					 * the main thread a little after the
+					 * guest runs again */
 };
+
+/* How long after the vCPUs run the main thread takes over: long enough
+ * that it does not compete with them for a CPU as they re-enter the
+ * guest, short enough that the IOMMU rebuild and the control socket do
+ * not wait for the old VMM's teardown. */
+#define TAKEOVER_DELAY_NS	1000000L
 
 /* HELLO: the configuration and the fds. */
 static int receive_hello(struct incoming *in, struct lu_config_store *cs)
@@ -395,6 +405,16 @@ static bool take_guest(struct lu *lu)
 	return false;
 }
 
+/* Arm the main thread's wake-up: see TAKEOVER_DELAY_NS. Without it (no
+ * timerfd) the main thread learns from the old VMM's DONE. */
+static void wake_main_later(struct incoming *in)
+{
+	struct itimerspec t = { .it_value = { .tv_nsec = TAKEOVER_DELAY_NS } };
+
+	if (in->wake_fd >= 0 && timerfd_settime(in->wake_fd, 0, &t, NULL))
+		log_dbg("update: cannot arm the takeover timer: %s", strerror(errno));
+}
+
 /* The restore proper (see restore_hook()). */
 static void restore_vcpu(struct vcpu *v, struct incoming *in)
 {
@@ -465,6 +485,7 @@ static void restore_vcpu(struct vcpu *v, struct incoming *in)
 			if (handoff_send(in->sock, HMSG_RUNNING, running, sizeof(running),
 					 NULL, 0))
 				log_warn("update: cannot confirm RUNNING; the guest runs here anyway");
+			wake_main_later(in);
 		}
 	}
 	/* wait for the release here, spinning on our own CPU: sleeping would
@@ -565,9 +586,10 @@ static int wait_outcome(struct incoming *in, char *why, size_t len)
 {
 	struct lu *lu = in->r->lu;
 	uint64_t deadline = in->t_ready + (GO_TIMEOUT_MS + 5000) * 1000000ULL;
-	struct pollfd p[3] = { { .fd = lu->hook_fd, .events = POLLIN },
+	struct pollfd p[4] = { { .fd = lu->hook_fd, .events = POLLIN },
 			       { .fd = in->sock, .events = POLLIN },
-			       { .fd = in->sfd, .events = POLLIN } };
+			       { .fd = in->sfd, .events = POLLIN },
+			       { .fd = in->wake_fd, .events = POLLIN } };
 	int n, wait_ms = -1;
 
 	for (;;) {
@@ -585,7 +607,7 @@ static int wait_outcome(struct incoming *in, char *why, size_t len)
 			break;
 		}
 		n = (int)((deadline - now) / 1000000ULL) + 1;
-		n = poll(p, 3, wait_ms >= 0 && wait_ms < n ? wait_ms : n);
+		n = poll(p, 4, wait_ms >= 0 && wait_ms < n ? wait_ms : n);
 		if (n < 0 && errno != EINTR)
 			return -errno;
 		if (n <= 0)
@@ -707,7 +729,8 @@ static void end_stop_signals(struct incoming *in)
 int lu_incoming_main(const struct config *args)
 {
 	static struct lu_config_store cs;
-	struct incoming in = { .args = args, .api_fd = -1, .sock = -1, .sfd = -1 };
+	struct incoming in = { .args = args, .api_fd = -1, .sock = -1, .sfd = -1,
+			       .wake_fd = -1 };
 	struct runner *r = calloc(1, sizeof(*r));
 	int ret, status = LUVMM_EXIT_ERROR;
 	bool armed = false;
@@ -728,6 +751,10 @@ int lu_incoming_main(const struct config *args)
 		log_err("signalfd: %s", strerror(errno));
 		goto out_free;
 	}
+	in.wake_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (in.wake_fd < 0)
+		log_dbg("update: no takeover timer (%s): the old VMM's DONE wakes us",
+			strerror(errno));
 	handoff_init(&in.h);
 	in.sock = incoming_socket(&in);
 	if (in.sock < 0)
@@ -794,6 +821,7 @@ out_sock:
 	handoff_close_all(&in.h);
 	util_close(&in.sock);
 	util_close(&in.sfd);
+	util_close(&in.wake_fd);
 out_free:
 	free(r);
 	return status;
