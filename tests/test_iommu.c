@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -225,6 +226,158 @@ static void test_maplog_read(void)
 					sizeof(err)));
 	CHECK(strstr(err, "invalid") != NULL);
 	maplog_destroy(l);
+}
+
+/* iova_tree_build(): every size gives a valid, minimal tree that finds
+ * every range; bad input changes nothing. */
+static void test_tree_build(void)
+{
+	static struct iova_node nodes[1100];
+	static struct iova_node *order[1100];
+	static const size_t sizes[] = { 0, 1, 2, 3, 4, 7, 8, 9, 100, 1023, 1024, 1100 };
+	struct iova_tree t;
+	size_t k, i, bad = 0;
+	int h;
+
+	for (k = 0; k < ARRAY_SIZE(sizes); k++) {
+		size_t n = sizes[k];
+
+		iova_tree_init(&t);
+		for (i = 0; i < n; i++) {
+			nodes[i].first = 0x10000 * i;
+			nodes[i].last = nodes[i].first + 0x1000 * (1 + i % 3) - 1;
+			order[i] = &nodes[i];
+		}
+		REQUIRE_OK(iova_tree_build(&t, order, n));
+		CHECK_EQ(t.count, n);
+		CHECK_ERR(0, iova_tree_check(&t));
+		/* minimal height: floor(log2 n) + 1 */
+		for (h = 0; ((size_t)1 << h) <= n; h++)
+			;
+		CHECK_EQ(t.root ? t.root->height : 0, h);
+		for (i = 0; i < n; i++)
+			bad += iova_tree_find(&t, nodes[i].first) != &nodes[i] ||
+			       iova_tree_first(&t, nodes[i].last, nodes[i].last) != &nodes[i];
+		/* and it stays a working AVL tree */
+		if (n > 2) {
+			iova_tree_remove(&t, &nodes[1]);
+			CHECK_ERR(0, iova_tree_check(&t));
+			CHECK_ERR(0, iova_tree_insert(&t, &nodes[1]));
+			CHECK_ERR(0, iova_tree_check(&t));
+		}
+		CHECK_ERR(-EBUSY, n ? iova_tree_build(&t, order, n) : -EBUSY);
+	}
+	CHECK_EQ(bad, 0);
+
+	iova_tree_init(&t);
+	for (i = 0; i < 3; i++) {
+		nodes[i].first = 0x10000 * i;
+		nodes[i].last = nodes[i].first + 0xfff;
+		order[i] = &nodes[i];
+	}
+	order[0] = &nodes[1], order[1] = &nodes[0];	/* out of order */
+	CHECK_ERR(-EINVAL, iova_tree_build(&t, order, 3));
+	order[0] = &nodes[0], order[1] = &nodes[1];
+	nodes[1].last = nodes[2].first;			/* overlap */
+	CHECK_ERR(-EINVAL, iova_tree_build(&t, order, 3));
+	nodes[1].last = nodes[1].first - 1;		/* first > last */
+	CHECK_ERR(-EINVAL, iova_tree_build(&t, order, 3));
+	CHECK(t.root == NULL);
+	CHECK_EQ(t.count, 0);
+}
+
+static int count_fn(void *arg, const struct maplog_entry *e)
+{
+	uint64_t *sum = arg;
+
+	sum[0]++;
+	sum[1] = sum[1] * 31 + e->iova + e->length * 7 + e->offset * 13 + e->prot;
+	return 0;
+}
+
+/* maplog_load() records what maplog_add() calls would, and refuses what
+ * they would refuse, changing nothing. */
+static void test_maplog_load(void)
+{
+	enum { N = 5000 };
+	static struct maplog_entry e[N];
+	struct maplog *a, *b;
+	uint64_t sa[2] = { 0 }, sb[2] = { 0 }, bytes, i, n;
+	struct maplog_entry *got = NULL, x;
+	char err[200];
+
+	for (i = 0; i < N; i++)
+		e[i] = ent(0x100000 + i * 0x3000, 0x1000 * (1 + i % 2), i * 0x1000,
+			   i % 3 ? RW : RO);
+	REQUIRE_OK(maplog_create(N, &a));
+	REQUIRE_OK(maplog_create(N, &b));
+	for (i = 0; i < N; i++)
+		REQUIRE_OK(maplog_add(a, &e[i]));
+	REQUIRE_OK(maplog_load(b, e, N));
+	CHECK_EQ(maplog_count(b), N);
+	CHECK(maplog_full(b));
+	CHECK_ERR(0, maplog_for_each(a, count_fn, sa));
+	CHECK_ERR(0, maplog_for_each(b, count_fn, sb));
+	CHECK_EQ(sa[0], sb[0]);
+	CHECK_EQ(sa[1], sb[1]);
+	/* what another VMM reads from it is the same too */
+	CHECK_ERR(0, maplog_read(maplog_fd(b), RAM_SIZE, &got, &n, err, sizeof(err)));
+	CHECK_EQ(n, N);
+	CHECK(got && !memcmp(got, e, sizeof(e)));
+	free(got);
+	got = NULL;
+	/* a log written out of order is read back in IOVA order */
+	{
+		static struct maplog_entry f[N];
+		static uint32_t perm[N];
+		struct maplog *c;
+
+		/* IOVAs spread over all 48 bits: every digit of the sort */
+		for (i = 0; i < N; i++) {
+			f[i] = ent(i * 0xb6b4e3000ULL, 0x1000, i * 0x1000, RW);
+			perm[i] = (uint32_t)i;
+		}
+		for (i = N - 1; i > 0; i--) {
+			uint64_t j = rnd() % (i + 1);
+			uint32_t t = perm[i];
+
+			perm[i] = perm[j], perm[j] = t;
+		}
+		REQUIRE_OK(maplog_create(N, &c));
+		for (i = 0; i < N; i++)
+			REQUIRE_OK(maplog_add(c, &f[perm[i]]));
+		CHECK_ERR(0, maplog_read(maplog_fd(c), RAM_SIZE, &got, &n, err,
+					 sizeof(err)));
+		CHECK_EQ(n, N);
+		CHECK(got && !memcmp(got, f, sizeof(f)));
+		free(got);
+		got = NULL;
+		maplog_destroy(c);
+	}
+	/* the index works: overlap refused, whole-area removal */
+	CHECK_ERR(-EBUSY, maplog_load(b, e, 1));
+	CHECK_ERR(0, maplog_remove(b, e[10].iova, 0x3000 * 3, &bytes));
+	CHECK_EQ(maplog_count(b), N - 3);
+	x = e[11];
+	CHECK_ERR(0, maplog_add(b, &x));
+	CHECK_ERR(-EEXIST, maplog_add(b, &x));
+	maplog_destroy(a);
+	maplog_destroy(b);
+
+	REQUIRE_OK(maplog_create(4, &a));
+	CHECK_ERR(-ENOSPC, maplog_load(a, e, 5));
+	x = e[1], e[1] = e[2], e[2] = x;	/* out of order */
+	CHECK_ERR(-EINVAL, maplog_load(a, e, 4));
+	x = e[1], e[1] = e[2], e[2] = x;
+	e[2].iova = e[1].iova;			/* overlap */
+	CHECK_ERR(-EINVAL, maplog_load(a, e, 4));
+	e[2].iova = e[1].iova + 0x3000;
+	e[3].prot = 0;				/* bad entry */
+	CHECK_ERR(-EINVAL, maplog_load(a, e, 4));
+	CHECK_EQ(maplog_count(a), 0);
+	CHECK_ERR(0, maplog_load(a, e, 0));
+	CHECK_EQ(maplog_count(a), 0);
+	maplog_destroy(a);
 }
 
 /* Corrupt one field of a valid log and expect a clear refusal. */
@@ -604,6 +757,8 @@ static const struct tap_case cases[] = {
 	{ "iova_tree: random vs model", test_tree_random },
 	{ "maplog: add/remove rules, full", test_maplog_rules },
 	{ "maplog: read back sorted, RAM bound", test_maplog_read },
+	{ "iova_tree: built from sorted ranges", test_tree_build },
+	{ "maplog: bulk load equals adds", test_maplog_load },
 	{ "maplog: hostile logs refused", test_maplog_hostile },
 	{ "soft: iommufd rules, compare, replace, destroy", test_soft_rules },
 	{ "soft: adopt refuses bad pools and DTEs", test_adopt_hostile },

@@ -249,14 +249,14 @@ static int rebuild_prepare(struct pt_dev *d, struct replay_params *p,
 			   struct maplog **log, char *err, size_t errlen)
 {
 	struct maplog_entry *e = NULL;
-	uint64_t i, n = 0;
+	uint64_t n = 0;
 	int ret;
 
 	ret = maplog_read(d->old_log_fd, d->mem->size, &e, &n, err, errlen);
 	if (!ret)
 		ret = maplog_create(MAX((uint64_t)MAPLOG_DEFAULT_CAP, n), log);
-	for (i = 0; !ret && i < n; i++)
-		ret = maplog_add(*log, &e[i]);
+	if (!ret)	/* sorted, checked: one pass */
+		ret = maplog_load(*log, e, n);
 	if (ret) {
 		if (!err[0])
 			snprintf(err, errlen, "map log: %s", strerror(-ret));

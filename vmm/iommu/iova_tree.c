@@ -84,6 +84,38 @@ int iova_tree_insert(struct iova_tree *t, struct iova_node *n)
 	return 0;
 }
 
+/* The balanced subtree of nodes[lo, hi): the middle one on top. */
+static struct iova_node *build(struct iova_node **nodes, size_t lo, size_t hi)
+{
+	size_t mid = lo + (hi - lo) / 2;
+	struct iova_node *n;
+
+	if (lo >= hi)
+		return NULL;
+	n = nodes[mid];
+	n->left = build(nodes, lo, mid);
+	n->right = build(nodes, mid + 1, hi);
+	fix_height(n);
+	return n;
+}
+
+int iova_tree_build(struct iova_tree *t, struct iova_node **nodes, size_t n)
+{
+	size_t i;
+
+	if (t->root)
+		return -EBUSY;
+	for (i = 0; i < n; i++) {
+		if (nodes[i]->first > nodes[i]->last)
+			return -EINVAL;
+		if (i && nodes[i - 1]->last >= nodes[i]->first)
+			return -EINVAL;
+	}
+	t->root = build(nodes, 0, n);
+	t->count = n;
+	return 0;
+}
+
 /* Unlink the leftmost node of the subtree at root; *min gets it. */
 static struct iova_node *remove_min(struct iova_node *root, struct iova_node **min)
 {

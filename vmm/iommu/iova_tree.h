@@ -37,6 +37,15 @@ static inline void iova_tree_init(struct iova_tree *t)
 /* Insert n (first <= last set by the caller). -EEXIST if it overlaps a
  * range already in the tree (nothing changes), -EINVAL if first > last. */
 int __must_check iova_tree_insert(struct iova_tree *t, struct iova_node *n);
+/*
+ * Fill an empty tree with nodes[0..n), which must be in address order
+ * without overlaps (first <= last set by the caller), in O(n): a tree of
+ * minimal height, as n inserts would make but with no rotations. -EBUSY if
+ * t is not empty, -EINVAL if the order or a range is wrong (nothing
+ * changes).
+ */
+int __must_check iova_tree_build(struct iova_tree *t, struct iova_node **nodes,
+				 size_t n);
 /* Remove n, which must be in t. */
 void iova_tree_remove(struct iova_tree *t, struct iova_node *n);
 /* The lowest range that meets [first, last], or NULL. */

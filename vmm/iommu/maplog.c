@@ -173,6 +173,45 @@ int maplog_add(struct maplog *l, const struct maplog_entry *e)
 	return 0;
 }
 
+int maplog_load(struct maplog *l, const struct maplog_entry *e, uint64_t n)
+{
+	struct iova_node **order;
+	uint64_t i;
+	int ret = 0;
+
+	if (l->count)
+		return -EBUSY;
+	if (n > l->capacity)
+		return -ENOSPC;
+	for (i = 0; i < n && !ret; i++)
+		ret = entry_check(&e[i]);
+	if (ret)
+		return ret;
+	order = malloc((n ? n : 1) * sizeof(*order));
+	if (!order)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		struct maplog_node *nd = &l->nodes[i];
+
+		nd->idx = (uint32_t)i;
+		nd->n.first = e[i].iova;
+		nd->n.last = e[i].iova + e[i].length - 1;
+		order[i] = &nd->n;
+	}
+	/* refuses unsorted or overlapping input before touching the log */
+	ret = iova_tree_build(&l->tree, order, n);
+	free(order);
+	if (ret)
+		return ret;
+	if (n)
+		memcpy(l->e, e, n * sizeof(*e));
+	l->count = n;
+	atomic_store_explicit((_Atomic uint64_t *)&l->hdr->count, l->count,
+			      memory_order_release);
+	l->hdr->changes += n;
+	return 0;
+}
+
 /* Remove entry idx: the last entry moves into its place. */
 static void drop_entry(struct maplog *l, uint32_t idx)
 {
@@ -260,11 +299,45 @@ static int read_header(int fd, uint64_t *count, char *err, size_t errlen)
 	return 0;
 }
 
-static int cmp_iova(const void *a, const void *b)
-{
-	const struct maplog_entry *x = a, *y = b;
+#define SORT_BITS	12	/* a 4096-bucket pass: 3 passes for 48-bit IOVAs */
 
-	return x->iova < y->iova ? -1 : x->iova > y->iova;
+/*
+ * Checked entries (page-aligned IOVAs below IOPT_IOVA_END) into IOVA
+ * order: an LSD radix sort on the page number, stable, O(n) per pass. On
+ * 100k entries a few times faster than qsort(), which matters here: the
+ * replay, and every vCPU waiting on the warm path, waits for it. *pe may
+ * be replaced by another malloc()ed array. -ENOMEM leaves it unsorted.
+ */
+static int sort_by_iova(struct maplog_entry **pe, uint64_t n)
+{
+	struct maplog_entry *src = *pe, *dst, *t;
+	uint64_t *pos, i, sum, c;
+	unsigned shift, d;
+
+	dst = malloc(n * sizeof(*dst));
+	pos = malloc(sizeof(*pos) << SORT_BITS);
+	if (!dst || !pos) {
+		free(dst);
+		free(pos);
+		return -ENOMEM;
+	}
+	for (shift = 12; shift < IOPT_IOVA_BITS; shift += SORT_BITS) {
+		memset(pos, 0, sizeof(*pos) << SORT_BITS);
+		for (i = 0; i < n; i++)
+			pos[(src[i].iova >> shift) & ((1u << SORT_BITS) - 1)]++;
+		for (d = 0, sum = 0; d < 1u << SORT_BITS; d++) {
+			c = pos[d];
+			pos[d] = sum;
+			sum += c;
+		}
+		for (i = 0; i < n; i++)
+			dst[pos[(src[i].iova >> shift) & ((1u << SORT_BITS) - 1)]++] = src[i];
+		t = src, src = dst, dst = t;
+	}
+	free(dst);
+	free(pos);
+	*pe = src;
+	return 0;
 }
 
 int maplog_read(int fd, uint64_t ram_bytes, struct maplog_entry **entries,
@@ -301,7 +374,13 @@ int maplog_read(int fd, uint64_t ram_bytes, struct maplog_entry **entries,
 			goto err;
 		}
 	}
-	qsort(e, count, sizeof(*e), cmp_iova);
+	/* a log written in IOVA order needs no sort */
+	for (i = 1; i < count && e[i - 1].iova <= e[i].iova; i++)
+		;
+	if (i < count && sort_by_iova(&e, count)) {
+		ret = -ENOMEM;
+		goto err;
+	}
 	for (i = 1; i < count; i++) {
 		if (e[i - 1].iova + e[i - 1].length > e[i].iova) {
 			snprintf(err, errlen, "map log: mappings at %#llx and "

@@ -83,6 +83,15 @@ int maplog_fd(const struct maplog *l);
  * -EINVAL for an unaligned or empty range. */
 int __must_check maplog_add(struct maplog *l, const struct maplog_entry *e);
 /*
+ * Fill an empty log with e[0..n) at once, in O(n): what n maplog_add()
+ * calls would record, for entries in IOVA order without overlaps (what
+ * maplog_read() returns). -EBUSY if the log is not empty, -ENOSPC if n
+ * exceeds its capacity, -EINVAL for a bad entry or one out of order or
+ * overlapping; on error nothing changes.
+ */
+int __must_check maplog_load(struct maplog *l, const struct maplog_entry *e,
+			     uint64_t n);
+/*
  * Drop every mapping inside [iova, iova + length). One lying partly
  * inside: -ENOENT and nothing changes (the same rule as the IOMMU's
  * unmap); none inside: -ENOENT. *removed gets the bytes dropped.
