@@ -23,9 +23,27 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../vmm/config.h"
 #include "../vmm/liveupdate/crc32c.h"
 #include "../vmm/liveupdate/state.h"
 #include "tap.h"
+
+static inline bool str_eq(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && !strcmp(a, b));
+}
+
+/* Every field of the config section the same (what a round trip keeps). */
+static inline bool config_eq(const struct config *a, const struct config *b)
+{
+	return str_eq(a->kernel, b->kernel) && str_eq(a->cmdline, b->cmdline) &&
+	       str_eq(a->workload, b->workload) && str_eq(a->memcheck, b->memcheck) &&
+	       a->boot == b->boot && a->ncpus == b->ncpus && a->mem_bytes == b->mem_bytes &&
+	       a->hugetlb == b->hugetlb && a->serial == b->serial &&
+	       str_eq(a->serial_path, b->serial_path) && str_eq(a->api_path, b->api_path) &&
+	       str_eq(a->report_log, b->report_log) && str_eq(a->device, b->device) &&
+	       a->verbose == b->verbose;
+}
 
 #define REC_MAX_SECTIONS	16
 #define REC_MSG_LEN		256

@@ -225,22 +225,6 @@ static int prep_decode(void *ctx, const uint8_t *rec, size_t len, char *msg, siz
 	return lu_prepare_read(rec, len, &p->cs, &p->h2, p->fds, p->nfds, &p->u2, msg, cap);
 }
 
-static bool str_eq(const char *a, const char *b)
-{
-	return (!a && !b) || (a && b && !strcmp(a, b));
-}
-
-static bool config_eq(const struct config *a, const struct config *b)
-{
-	return str_eq(a->kernel, b->kernel) && str_eq(a->cmdline, b->cmdline) &&
-	       str_eq(a->workload, b->workload) && str_eq(a->memcheck, b->memcheck) &&
-	       a->boot == b->boot && a->ncpus == b->ncpus && a->mem_bytes == b->mem_bytes &&
-	       a->hugetlb == b->hugetlb && a->serial == b->serial &&
-	       str_eq(a->serial_path, b->serial_path) && str_eq(a->api_path, b->api_path) &&
-	       str_eq(a->report_log, b->report_log) && str_eq(a->device, b->device) &&
-	       a->verbose == b->verbose;
-}
-
 static bool handoff_eq(const struct handoff *a, const struct handoff *b)
 {
 	unsigned i;

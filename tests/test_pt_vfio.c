@@ -267,14 +267,20 @@ static void boot_scenario(void *arg)
 	CHECK_EQ(fk_now()->n_log, ret);
 }
 
-static void vfio_boot(void)
+/* One scenario against the fake kernel, with its fixture. */
+static void run_fx(void (*scenario)(void *))
 {
 	struct fx f;
 
 	REQUIRE_OK(fx_init(&f));
 	fx_fake();
-	run(boot_scenario, &f);
+	run(scenario, &f);
 	fx_fini(&f);
+}
+
+static void vfio_boot(void)
+{
+	run_fx(boot_scenario);
 }
 
 /* ---- requests ---------------------------------------------------------------- */
@@ -341,12 +347,7 @@ static void request_scenario(void *arg)
 
 static void vfio_requests(void)
 {
-	struct fx f;
-
-	REQUIRE_OK(fx_init(&f));
-	fx_fake();
-	run(request_scenario, &f);
-	fx_fini(&f);
+	run_fx(request_scenario);
 }
 
 /* ---- a live update ------------------------------------------------------------ */
@@ -546,12 +547,7 @@ static void update_scenario(void *arg)
 
 static void vfio_update_rebuild(void)
 {
-	struct fx f;
-
-	REQUIRE_OK(fx_init(&f));
-	fx_fake();
-	run(update_scenario, &f);
-	fx_fini(&f);
+	run_fx(update_scenario);
 }
 
 static void refused_scenario(void *arg)
@@ -602,12 +598,7 @@ static void refused_scenario(void *arg)
 
 static void vfio_update_change_process_refused(void)
 {
-	struct fx f;
-
-	REQUIRE_OK(fx_init(&f));
-	fx_fake();
-	run(refused_scenario, &f);
-	fx_fini(&f);
+	run_fx(refused_scenario);
 }
 
 /* ---- failures ----------------------------------------------------------------- */

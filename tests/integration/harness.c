@@ -297,24 +297,20 @@ void h_vmm_cleanup(struct vmm *v)
 
 int h_vmm_follow(struct vmm *v)
 {
-	char reply[1024];
-	uint64_t pid;
-	int ret = h_ctl(v, "{\"cmd\":\"status\"}", reply, sizeof(reply));
+	struct vmm prev = *v;
+	pid_t old;
+	int ret = h_vmm_switch(v, &old);
 
 	if (ret)
 		return ret;
-	ret = h_json_u64(reply, "pid", &pid);
-	if (ret)
-		return ret;
-	if ((pid_t)pid != v->pid) {
+	if (old) {
 		/* the old VMM exits on its own after handing over */
-		if (h_vmm_wait(v, 10000))
-			tap_diag("old VMM %d did not exit after the update", (int)v->pid);
-		else if (v->status)
-			tap_diag("old VMM %d exited with %d", (int)v->pid, v->status);
-		v->pid = (pid_t)pid;
-		v->exited = false;
-		track(v);
+		prev.pid = old;
+		if (h_vmm_wait(&prev, 10000))
+			tap_diag("old VMM %d did not exit after the update", (int)old);
+		else if (prev.status)
+			tap_diag("old VMM %d exited with %d", (int)old, prev.status);
+		v->status = prev.status;
 	}
 	reap_all();
 	return 0;
