@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "../config.h"
 #include "../liveupdate/state.h"
 #include "../log.h"
 #include "../vm.h"
@@ -44,6 +45,12 @@ int devices_create(const struct dev_env *env, struct devices **out)
 			devices_destroy(d);
 			return ret;
 		}
+	}
+	/* test-only: every device built from a live update's handoff, then
+	 * a failure that destroys them all (docs/update-protocol.md) */
+	if (env->handoff && env->cfg->fault && !strcmp(env->cfg->fault, "error-devices")) {
+		devices_destroy(d);
+		return -EIO;
 	}
 	*out = d;
 	return 0;

@@ -169,11 +169,11 @@ int pt_take_fd(struct handoff *h, const char *name, enum handoff_kind kind)
 {
 	int fd = handoff_get(h, name, kind);
 
-	if (fd < 0) {
+	if (fd >= 0)
+		fd = handoff_take(h, name);
+	if (fd < 0)
 		log_err("passthrough: no usable \"%s\" fd in the handoff", name);
-		return fd;
-	}
-	return handoff_take(h, name);
+	return fd;
 }
 
 static void pt_destroy(void *priv)

@@ -342,12 +342,13 @@ static int report_create(const struct dev_env *env, void **priv)
 		return -ENOMEM;
 	if (cfg->report_log && env->handoff) {
 		fd = handoff_get(env->handoff, "report-log", HK_FILE);
+		if (fd >= 0)
+			fd = handoff_take(env->handoff, "report-log");
 		if (fd < 0) {
 			log_err("report: no usable \"report-log\" fd in the handoff");
 			free(d);
 			return fd;
 		}
-		handoff_take(env->handoff, "report-log");
 	} else if (cfg->report_log) {
 		fd = open(cfg->report_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 		if (fd < 0) {

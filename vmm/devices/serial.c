@@ -270,18 +270,19 @@ static int adopt_backend(struct serial *s, const struct config *cfg, struct hand
 	if (cfg->serial == SERIAL_NONE)
 		return 0;
 	out = handoff_get(h, "serial-out", HK_FILE);
+	if (out >= 0)
+		out = handoff_take(h, "serial-out");
 	if (out < 0) {
 		log_err("serial: no usable \"serial-out\" fd in the handoff: %s",
 			strerror(-out));
 		return out;
 	}
-	handoff_take(h, "serial-out");
 	s->out_fd = out;
 	s->own_out = true;
 	if (cfg->serial == SERIAL_PTY) {
 		s->in_fd = out;
-	} else if (handoff_get(h, "serial-in", HK_FILE) >= 0) {
-		in = handoff_take(h, "serial-in");
+	} else if (handoff_get(h, "serial-in", HK_FILE) >= 0 &&
+		   (in = handoff_take(h, "serial-in")) >= 0) {
 		s->in_fd = in;
 		s->own_in = true;
 	}

@@ -58,6 +58,7 @@ int handoff_add(struct handoff *h, const char *name, int fd, enum handoff_kind k
 	snprintf(h->e[h->n].name, HANDOFF_NAME_MAX, "%s", name);
 	h->e[h->n].kind = (uint8_t)kind;
 	h->e[h->n].fd = fd;
+	h->e[h->n].taken = false;
 	h->n++;
 	return 0;
 }
@@ -105,7 +106,7 @@ int handoff_get(const struct handoff *h, const char *name, enum handoff_kind kin
 
 	if (i < 0)
 		return i;
-	if (h->e[i].fd < 0 || handoff_check_kind(h->e[i].fd, kind))
+	if (h->e[i].fd < 0 || h->e[i].taken || handoff_check_kind(h->e[i].fd, kind))
 		return -EBADF;
 	return h->e[i].fd;
 }
@@ -117,8 +118,17 @@ int handoff_take(struct handoff *h, const char *name)
 	if (i < 0)
 		return i;
 	fd = h->e[i].fd;
+	if (fd < 0 || h->e[i].taken)
+		return -ENOENT;
+	if (h->keep) {
+		fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+		if (fd < 0)
+			return -errno;
+		h->e[i].taken = true;
+		return fd;
+	}
 	h->e[i].fd = -1;
-	return fd < 0 ? -ENOENT : fd;
+	return fd;
 }
 
 int handoff_check_all(const struct handoff *h, char *msg, size_t len)

@@ -44,10 +44,18 @@ struct handoff_entry {
 	char name[HANDOFF_NAME_MAX];
 	uint8_t kind;		/* enum handoff_kind */
 	int fd;
+	bool taken;		/* keep: handed out as a duplicate */
 };
 
 struct handoff {
 	unsigned n;
+	/*
+	 * Exec mode before the commit: handoff_take() hands out a duplicate
+	 * (close-on-exec) and the table keeps the original, so that whatever
+	 * a failed restore closes, a rollback image still finds every fd it
+	 * was given. handoff_close_all() after the commit drops the originals.
+	 */
+	bool keep;
 	struct handoff_entry e[HANDOFF_MAX_FDS];
 };
 
@@ -66,9 +74,12 @@ void handoff_init(struct handoff *h);
 int __must_check handoff_add(struct handoff *h, const char *name, int fd,
 			     enum handoff_kind kind);
 /* The fd entered under name, checked against kind: -ENOENT missing,
- * -EBADF wrong kind of file. */
+ * -EBADF wrong kind of file or already taken. Only to look at: the fd to
+ * keep is what handoff_take() returns. */
 int handoff_get(const struct handoff *h, const char *name, enum handoff_kind kind);
-/* Take an fd out of the table (the caller owns it now); -ENOENT. */
+/* Take an fd out of the table (the caller owns it now; with keep, a
+ * duplicate of it); -ENOENT if missing or already taken, -errno if the
+ * duplicate cannot be made. */
 int handoff_take(struct handoff *h, const char *name);
 /* Is fd the kind it claims to be? 0 or -EBADF. */
 int handoff_check_kind(int fd, enum handoff_kind kind);

@@ -712,6 +712,8 @@ int lu_exec_incoming(struct runner *r, const struct config *args)
 	r->cfg.fault = args->fault;
 	if (args->verbose)
 		log_set_level(args->verbose > 1 ? LOG_DEBUG : LOG_INFO);
+	/* until the commit, a failed restore must leave the fds to a rollback */
+	h->keep = !reason;
 	old_exe = handoff_take(h, "old-exe");
 	snprintf(sfd, sizeof(sfd), "%d", args->incoming_exec_fd);
 	if (!reason && old_exe >= 0)
