@@ -709,6 +709,15 @@ static void vfio_record_needs_ids(void)
 	REQUIRE_OK(lu_get_str(&dec, "name", name, sizeof(name)));
 	CHECK_ERR(-EBADMSG, passthrough_ops.load(b, &dec));
 	CHECK(has(lu_reader_msg(&r), "needs all three"));
+	/* and a record without the section at all is refused for a VFIO
+	 * device (devices_loaded()), not for the simulator's or none */
+	REQUIRE(passthrough_ops.state_needed != NULL);
+	CHECK(!passthrough_ops.state_needed(b));
+	b->be = &pt_soft_backend;
+	CHECK(!passthrough_ops.state_needed(b));
+	b->be = &pt_vfio_backend;
+	CHECK(passthrough_ops.state_needed(b));
+	b->be = NULL;
 	passthrough_ops.destroy(a);
 	passthrough_ops.destroy(b);
 }

@@ -179,8 +179,11 @@ int devices_loaded(struct devices *d, char *msg, size_t len)
 	unsigned i;
 
 	for (i = 0; i < NDEV; i++) {
-		if (device_table[i]->load && !d->staged[i] &&
-		    !device_table[i]->state_optional) {
+		const struct dev_ops *ops = device_table[i];
+
+		if (ops->load && !d->staged[i] &&
+		    (!ops->state_optional ||
+		     (ops->state_needed && ops->state_needed(d->priv[i])))) {
 			snprintf(msg, len, "the record has no state for device \"%s\"",
 				 device_table[i]->name);
 			return -EBADMSG;

@@ -81,6 +81,9 @@ struct dev_ops {
 	 * it) and may be missing (a VMM without it wrote the record: the
 	 * device keeps its fresh state) */
 	bool state_optional;
+	/* optional, with state_optional: this instance cannot do without
+	 * its section after all (a VFIO device needs its iommufd ids) */
+	bool (*state_needed)(void *priv);
 };
 
 struct devices;

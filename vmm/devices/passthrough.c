@@ -467,6 +467,15 @@ static void pt_tick(void *priv)
 		pt_iommu_tick(d);
 }
 
+/* A VFIO device cannot go on without the iommufd ids its section carries;
+ * the simulator's device starts from its fresh state. */
+static bool pt_state_needed(void *priv)
+{
+	const struct pt_dev *d = priv;
+
+	return d->be == &pt_vfio_backend;
+}
+
 const struct dev_ops passthrough_ops = {
 	.name = "passthrough",
 	.premap = pt_premap,
@@ -482,4 +491,5 @@ const struct dev_ops passthrough_ops = {
 	.resumed = pt_resumed,
 	.state_version = PT_STATE_VERSION,
 	.state_optional = true,
+	.state_needed = pt_state_needed,
 };
