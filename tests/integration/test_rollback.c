@@ -7,7 +7,9 @@
  * pre-builds, killed or crashing or hanging or refusing while it loads,
  * a corrupted state record, a binary that is not luvmm.
  */
+#include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lu_checks.h"
@@ -41,6 +43,28 @@ static const struct variant exec_variants[] = {
 	{ NULL, "/bin/false", NULL, "does not speak live-update protocol" },
 };
 
+/* The scheduling policy of a process's main thread (/proc/PID/stat field
+ * 41), or -1. */
+static int main_policy(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	int field, policy = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
+	fclose(f);
+	/* field 3 follows ") "; count fields up to 41 */
+	for (field = 2; p && field < 41; field++)
+		p = strchr(p + 1, ' ');
+	if (p)
+		policy = atoi(p + 1);
+	return policy;
+}
+
 static bool try_variant(struct vmm *vm, const char *mode, const struct variant *v)
 {
 	char req[512], reply[4096], err[512] = "";
@@ -64,6 +88,8 @@ static bool try_variant(struct vmm *vm, const char *mode, const struct variant *
 	/* the same VMM still runs the guest, and the guest goes on */
 	CHECK_ERR(0, h_vmm_follow(vm));
 	CHECK_EQ((uint64_t)vm->pid, pid_before);
+	/* transfer: the old VMM idled through the blackout; back to normal */
+	CHECK_EQ(main_policy(vm->pid), SCHED_OTHER);
 	CHECK_ERR(0, h_wait_metric(vm, "guest.cpus.0.hb_seq", seq + 5, 5000));
 	CHECK_ERR(0, h_metric(vm, "guest.cpus.0.hb_seq_breaks", &breaks));
 	CHECK_EQ(breaks, 0);
