@@ -552,20 +552,6 @@ static void guest_lost(struct runner *r, int err)
 	loop_stop(r->loop);
 }
 
-/*
- * The old VMM's main thread at idle priority (or back to normal). From the
- * stop on it only waits: when RUNNING wakes it, the new vCPUs are entering
- * the guest on every CPU, and a normal-priority wake-up would take one of
- * them. A rollback restores the normal priority first.
- */
-static void main_idle(bool idle)
-{
-	struct sched_param sp = { 0 };
-
-	if (sched_setscheduler(0, idle ? SCHED_IDLE : SCHED_OTHER, &sp))
-		log_dbg("update: cannot set the old VMM's priority: %s", strerror(errno));
-}
-
 static void blackout(struct runner *r)
 {
 	struct lu *lu = r->lu;
@@ -588,7 +574,6 @@ static void blackout(struct runner *r)
 		vm_arm_park_hook(r->vm, save_hook, r);	/* parked already */
 	else
 		vm_pause_with(r->vm, save_hook, r);
-	main_idle(true);
 	ret = wait_running(lu, lu->t[0] + (uint64_t)lu->blackout_timeout_ms * 1000000ULL,
 			   msg, sizeof(msg), &type);
 	lu->last.ph.prebuild = (lu->t_ready - lu->t_hello) / 1000;
@@ -604,7 +589,6 @@ static void blackout(struct runner *r)
 			if (lu->t[2] >= lu->t[1] && lu->t[1])
 				lu->last.ph.save = (lu->t[2] - lu->t[1]) / 1000;
 			memcpy(why, lu->last.error, sizeof(why));
-			main_idle(false);
 			rollback(r, !lu->was_paused, "%s", why);
 			return;
 		}
@@ -621,8 +605,6 @@ static void blackout(struct runner *r)
 		}
 		lu->last.error[0] = '\0';
 	}
-	/* still idle: the rest of this process's life must not take CPU
-	 * from the guest */
 	lu_get_times(msg, nt, 3);
 	fill_phases(lu, lu->t, nt);
 	lu->last.ok = true;
@@ -635,6 +617,15 @@ static void blackout(struct runner *r)
 	log_info("update: the new VMM runs the guest; blackout %" PRIu64 " us",
 		 lu->last.ph.blackout);
 	reply_result(lu);
+	/* the client has its answer; the rest of this process's life must
+	 * not take CPU from the guest */
+	{
+		struct sched_param sp = { 0 };
+
+		if (sched_setscheduler(0, SCHED_IDLE, &sp))
+			log_dbg("update: cannot lower the old VMM's priority: %s",
+				strerror(errno));
+	}
 	/* retire: the main loop ends and run_vm() calls lu_retire() */
 	r->keep_api_path = true;
 	loop_stop(r->loop);

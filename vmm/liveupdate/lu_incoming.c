@@ -194,6 +194,8 @@ struct incoming {
 	int wake_fd;			/* timerfd: the last vCPU thread wakes
 					 * the main thread a little after the
 					 * guest runs again */
+	uint8_t running[24];		/* RUNNING's payload (the last thread) */
+	atomic_bool running_sent;
 };
 
 /* How long after the vCPUs run the main thread takes over: long enough
@@ -415,6 +417,15 @@ static void wake_main_later(struct incoming *in)
 		log_dbg("update: cannot arm the takeover timer: %s", strerror(errno));
 }
 
+/* Confirm to the old VMM, once: RUNNING with the blackout's times. */
+static void send_running(struct incoming *in)
+{
+	if (atomic_exchange(&in->running_sent, true))
+		return;
+	if (handoff_send(in->sock, HMSG_RUNNING, in->running, sizeof(in->running), NULL, 0))
+		log_warn("update: cannot confirm RUNNING; the guest runs here anyway");
+}
+
 /* The restore proper (see restore_hook()). */
 static void restore_vcpu(struct vcpu *v, struct incoming *in)
 {
@@ -469,23 +480,24 @@ static void restore_vcpu(struct vcpu *v, struct incoming *in)
 		/* the last one: nobody failed, all are restored */
 		in->nt[1] = util_now_ns();
 		if (take_guest(lu)) {
-			uint8_t running[24];
-
 			if (!in->loaded->vm.paused)
 				vm_release_vcpus(r->vm);
 			in->nt[2] = util_now_ns();
 			atomic_store_explicit(&lu->result, 1, memory_order_release);
 			fault_point(r->cfg.fault, "commit");
 			/*
-			 * Tell the old VMM from here, not through our main
-			 * thread: waking it now could put it on a CPU a vCPU
-			 * is about to use. The main thread learns later.
+			 * Nobody else may wake now: every vCPU is about to
+			 * enter the guest, and a woken thread would take one's
+			 * CPU. Our main thread wakes 1 ms later and sends
+			 * RUNNING, which wakes the old VMM's main thread
+			 * (it answers the client). Without the timer, RUNNING
+			 * goes from here.
 			 */
-			lu_put_times(running, in->nt, 3);
-			if (handoff_send(in->sock, HMSG_RUNNING, running, sizeof(running),
-					 NULL, 0))
-				log_warn("update: cannot confirm RUNNING; the guest runs here anyway");
-			wake_main_later(in);
+			lu_put_times(in->running, in->nt, 3);
+			if (in->wake_fd >= 0)
+				wake_main_later(in);
+			else
+				send_running(in);
 		}
 	}
 	/* wait for the release here, spinning on our own CPU: sleeping would
@@ -691,7 +703,8 @@ static int load_and_run(struct incoming *in)
 		send_error(in->sock, why);
 		return ret < 0 ? ret : -ECANCELED;
 	}
-	took_over(in);
+	took_over(in);		/* the hooks are done: running[] is written */
+	send_running(in);
 	return 0;
 }
 
