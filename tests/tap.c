@@ -3,9 +3,11 @@
  * tap.c: TAP output, case runner and fd-leak check for the test binaries.
  */
 #include <dirent.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "tap.h"
 
@@ -136,4 +138,24 @@ void tap_main(int argc, char **argv, const struct tap_case *cases, size_t n)
 		}
 	}
 	exit(failed ? 1 : 0);
+}
+
+static uint64_t rng_state = 1;
+
+void tap_rng_seed(void)
+{
+	const char *env = getenv("TEST_SEED");
+
+	rng_state = env ? strtoull(env, NULL, 0) : (uint64_t)time(NULL) ^ (uint64_t)clock();
+	if (!rng_state)
+		rng_state = 1;
+	tap_diag("seed=%" PRIu64 " (set TEST_SEED to repeat)", rng_state);
+}
+
+uint64_t tap_rng(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return rng_state;
 }

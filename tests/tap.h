@@ -35,6 +35,10 @@ __noreturn __printf(1, 2) void tap_skip_all(const char *fmt, ...);
 __noreturn __printf(1, 2) void tap_bail(const char *fmt, ...);
 /* A "# ..." diagnostic line. */
 __printf(1, 2) void tap_diag(const char *fmt, ...);
+/* A xorshift64 stream for randomized cases: seeded from $TEST_SEED, or
+ * from the clock (the seed is printed, to repeat a failing run). */
+void tap_rng_seed(void);
+uint64_t tap_rng(void);
 /* Mark the running case skipped with a reason (the caller then returns). */
 __printf(1, 2) void tap_skip(const char *fmt, ...);
 /* Record a failure of the running case with a located diagnostic. */

@@ -15,26 +15,6 @@
 #include "../vmm/iobus.h"
 #include "tap.h"
 
-static uint64_t rng_state;
-
-static uint64_t rng(void)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
-}
-
-static void rng_seed(void)
-{
-	const char *env = getenv("TEST_SEED");
-
-	rng_state = env ? strtoull(env, NULL, 0) : (uint64_t)time(NULL) ^ (uint64_t)clock();
-	if (!rng_state)
-		rng_state = 1;
-	tap_diag("seed=%" PRIu64 " (set TEST_SEED to repeat)", rng_state);
-}
-
 /* What a handler saw last. */
 struct dev {
 	unsigned id;
@@ -282,12 +262,12 @@ static void random_table_matches_model(void)
 	unsigned i, n = 0, iter, registered = 0;
 	uint64_t unhandled = 0;
 
-	rng_seed();
+	tap_rng_seed();
 	memset(m, 0, sizeof(m));
 	REQUIRE_OK(iobus_init(&bus, "pio"));
 	/* random, often colliding, ranges in random order */
 	for (iter = 0; iter < 4 * NR && n < NR; iter++) {
-		uint64_t base = rng() % 0x10000, len = 1 + rng() % 64;
+		uint64_t base = tap_rng() % 0x10000, len = 1 + tap_rng() % 64;
 		bool overlaps = false;
 		int ret;
 
@@ -315,13 +295,13 @@ static void random_table_matches_model(void)
 		if (bus.r[i - 1].base + bus.r[i - 1].len > bus.r[i].base)
 			tap_fail(__FILE__, __LINE__, "table not sorted/disjoint at %u", i);
 	for (iter = 0; iter < 200000; iter++) {
-		uint64_t addr = rng() % 0x10100;
-		uint32_t len = 1u << (rng() % 4);
+		uint64_t addr = tap_rng() % 0x10100;
+		uint32_t len = 1u << (tap_rng() % 4);
 		uint8_t data[8];
 		int want = brute(m, n, addr);
 		bool fits = want >= 0 && len <= m[want].len - (addr - m[want].base);
 		unsigned before = want >= 0 ? m[want].d.calls : 0;
-		bool got = iobus_access(&bus, addr, data, len, rng() & 1);
+		bool got = iobus_access(&bus, addr, data, len, tap_rng() & 1);
 
 		if (got != fits) {
 			tap_fail(__FILE__, __LINE__, "access 0x%" PRIx64 "/%u: got %d, model %d",

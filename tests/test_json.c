@@ -17,26 +17,6 @@
 
 #define NTOK	64
 
-static uint64_t rng_state;
-
-static uint64_t rng(void)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
-}
-
-static void rng_seed(void)
-{
-	const char *env = getenv("TEST_SEED");
-
-	rng_state = env ? strtoull(env, NULL, 0) : (uint64_t)time(NULL) ^ (uint64_t)clock();
-	if (!rng_state)
-		rng_state = 1;
-	tap_diag("seed=%" PRIu64 " (set TEST_SEED to repeat)", rng_state);
-}
-
 static int parse(const char *s, struct json_tok *t, unsigned max, size_t *off)
 {
 	return json_parse(s, strlen(s), t, max, off);
@@ -841,25 +821,25 @@ static void round_trip_random_strings(void)
 	static char buf[8192];
 	unsigned iter;
 
-	rng_seed();
+	tap_rng_seed();
 	for (iter = 0; iter < 5000; iter++) {
 		char s[2][80], key[24], out[80];
 		struct json_writer w;
 		struct json_tok t[NTOK];
 		size_t off, j;
-		uint64_t num = rng(), back = 0;
+		uint64_t num = tap_rng(), back = 0;
 		unsigned k;
 		int n, i;
 
 		for (k = 0; k < 2; k++) {
-			size_t len = rng() % 80;
+			size_t len = tap_rng() % 80;
 
 			for (j = 0; j < len; j++) {
 				/* bias towards the interesting bytes */
-				switch (rng() % 4) {
-				case 0: s[k][j] = (char)(1 + rng() % 0x1f); break;
-				case 1: s[k][j] = "\"\\/u"[rng() % 4]; break;
-				default: s[k][j] = (char)(1 + rng() % 255); break;
+				switch (tap_rng() % 4) {
+				case 0: s[k][j] = (char)(1 + tap_rng() % 0x1f); break;
+				case 1: s[k][j] = "\"\\/u"[tap_rng() % 4]; break;
+				default: s[k][j] = (char)(1 + tap_rng() % 255); break;
 				}
 			}
 			s[k][len] = '\0';
@@ -908,14 +888,14 @@ static void random_input_never_crashes(void)
 	char s[64];
 	unsigned iter, ok = 0;
 
-	rng_seed();
+	tap_rng_seed();
 	for (iter = 0; iter < 200000; iter++) {
 		struct json_tok t[16];
-		size_t len = rng() % sizeof(s), j, off = 0;
+		size_t len = tap_rng() % sizeof(s), j, off = 0;
 		int n;
 
 		for (j = 0; j < len; j++)
-			s[j] = alphabet[rng() % (sizeof(alphabet) - 1)];
+			s[j] = alphabet[tap_rng() % (sizeof(alphabet) - 1)];
 		n = json_parse(s, len, t, ARRAY_SIZE(t), &off);
 		if (n >= 0) {
 			ok++;

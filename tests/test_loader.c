@@ -33,26 +33,6 @@
 #define MB_VIDEO	(1u << 2)
 #define MB_AOUT		(1u << 16)
 
-static uint64_t rng_state;
-
-static uint64_t rng(void)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
-}
-
-static void rng_seed(void)
-{
-	const char *env = getenv("TEST_SEED");
-
-	rng_state = env ? strtoull(env, NULL, 0) : (uint64_t)time(NULL) ^ (uint64_t)clock();
-	if (!rng_state)
-		rng_state = 1;
-	tap_diag("seed=%" PRIu64 " (set TEST_SEED to repeat)", rng_state);
-}
-
 /* ---- image builders ------------------------------------------------------ */
 
 struct seg {
@@ -893,35 +873,35 @@ static bool documented(int ret)
 
 static void mutate(struct img *im, size_t base_size)
 {
-	unsigned k, n = 1 + (unsigned)(rng() % 6);
+	unsigned k, n = 1 + (unsigned)(tap_rng() % 6);
 
 	for (k = 0; k < n; k++) {
-		size_t at = rng() % 2 ? rng() % 128 : rng() % base_size;
+		size_t at = tap_rng() % 2 ? tap_rng() % 128 : tap_rng() % base_size;
 
-		switch (rng() % 6) {
+		switch (tap_rng() % 6) {
 		case 0:
-			im->b[at] ^= (uint8_t)(1u << (rng() % 8));
+			im->b[at] ^= (uint8_t)(1u << (tap_rng() % 8));
 			break;
 		case 1:
-			im->b[at] = (uint8_t)rng();
+			im->b[at] = (uint8_t)tap_rng();
 			break;
 		case 2:		/* an interesting 32-bit value */
 		{
 			static const uint32_t v[] = { 0, 1, 0x7fffffff, 0x80000000, 0xffffffff,
 						      0x100000, 0x8000, 0x7ff8, RAM, 0x40 };
 			if (at + 4 <= base_size)
-				memcpy(im->b + at, &v[rng() % ARRAY_SIZE(v)], 4);
+				memcpy(im->b + at, &v[tap_rng() % ARRAY_SIZE(v)], 4);
 			break;
 		}
 		case 3:
 			if (at + 8 <= base_size) {
-				uint64_t x = rng();
+				uint64_t x = tap_rng();
 
 				memcpy(im->b + at, &x, 8);
 			}
 			break;
 		case 4:
-			im->size = rng() % (base_size + 1);
+			im->size = tap_rng() % (base_size + 1);
 			break;
 		default:
 			im->b[at] = 0xff;
@@ -937,12 +917,12 @@ static void fuzz_one(void (*build)(struct img *), const char *name, unsigned ite
 
 	build(&base);
 	for (i = 0; i < iters; i++) {
-		enum boot_mode mode = (enum boot_mode)(rng() % 3);
+		enum boot_mode mode = (enum boot_mode)(tap_rng() % 3);
 		int ret;
 
 		memcpy(&fx.im, &base, sizeof(base));
 		mutate(&fx.im, base.size);
-		ret = load(mode, rng() % 8 ? "fuzz" : "");
+		ret = load(mode, tap_rng() % 8 ? "fuzz" : "");
 		if (!documented(ret)) {
 			tap_fail(__FILE__, __LINE__, "%s iter %u: undocumented %d (%s)", name, i,
 				 ret, fx.err);
@@ -971,7 +951,7 @@ static void fuzz_one(void (*build)(struct img *), const char *name, unsigned ite
 
 static void fuzz_mutated_images(void)
 {
-	rng_seed();
+	tap_rng_seed();
 	if (!fx_init(RAM))
 		return;
 	fuzz_one(std_elf64, "elf64", 20000);

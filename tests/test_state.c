@@ -46,26 +46,6 @@ struct live {
 	struct test_sec sec[MAX_LIVE];
 };
 
-static uint64_t rng_state;
-
-static uint64_t rng(void)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
-}
-
-static void rng_seed(void)
-{
-	const char *env = getenv("TEST_SEED");
-
-	rng_state = env ? strtoull(env, NULL, 0) : (uint64_t)time(NULL);
-	if (!rng_state)
-		rng_state = 1;
-	tap_diag("seed %" PRIu64 " (set TEST_SEED to repeat)", rng_state);
-}
-
 static double now_s(void)
 {
 	struct timespec ts;
@@ -334,16 +314,16 @@ static void crc_hw_matches_sw(void)
 		tap_skip("CPU lacks SSE4.2");
 		return;
 	}
-	rng_seed();
+	tap_rng_seed();
 	for (i = 0; i < sizeof(b); i++)
-		b[i] = (uint8_t)rng();
+		b[i] = (uint8_t)tap_rng();
 	/* Every length around the 3-lane block boundaries, then random. */
 	for (i = 0; i <= 3 * 256 * 3 + 16; i++)
 		CHECK_EQ(crc32c_hw(0x1234, b + (i & 7), i),
 			 crc32c_sw(0x1234, b + (i & 7), i));
 	for (iter = 0; iter < 2000; iter++) {
-		size_t off = rng() % 64, n = rng() % (sizeof(b) - 64);
-		uint32_t seed = (uint32_t)rng();
+		size_t off = tap_rng() % 64, n = tap_rng() % (sizeof(b) - 64);
+		uint32_t seed = (uint32_t)tap_rng();
 
 		if (crc32c_hw(seed, b + off, n) != crc32c_sw(seed, b + off, n)) {
 			tap_fail(__FILE__, __LINE__, "hw != sw: off %zu len %zu",
