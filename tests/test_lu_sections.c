@@ -801,7 +801,10 @@ static void passthrough_section(void)
 			want->state = PT_DEGRADED;
 			want->msi_vec = 255;
 			want->msi_dest = 255;
-			want->ioas_id = want->hwpt_id = want->dev_id = UINT32_MAX;
+			/* distinct, as a VFIO device's must be */
+			want->ioas_id = UINT32_MAX;
+			want->hwpt_id = UINT32_MAX - 1;
+			want->dev_id = UINT32_MAX - 2;
 			want->maps = want->unmaps = want->refused = UINT64_MAX;
 		}
 		got->spec.kind = want->spec.kind;

@@ -445,7 +445,7 @@ static void update_scenario(void *arg)
 		LUVMM_IOMMU_OPTION, VFIO_DEVICE_GET_REGION_INFO,
 	};
 	static const unsigned long rebuild[] = {
-		LUVMM_IOMMU_IOAS_CHANGE_PROCESS, LUVMM_IOMMU_IOAS_ALLOC,
+		LUVMM_IOMMU_OPTION, LUVMM_IOMMU_IOAS_CHANGE_PROCESS, LUVMM_IOMMU_IOAS_ALLOC,
 		LUVMM_IOMMU_HWPT_ALLOC, LUVMM_IOMMU_IOAS_MAP_FILE,
 		LUVMM_IOMMU_IOAS_MAP_FILE, LUVMM_IOMMU_IOAS_MAP_FILE,
 		LUVMM_VFIO_DEVICE_ATTACH_IOMMUFD_PT, LUVMM_IOMMU_DESTROY,
@@ -494,6 +494,12 @@ static void update_scenario(void *arg)
 	pt_rebuild_join(d2);
 	S = fk_now();
 	CHECK(log_is(S, n0, rebuild, ARRAY_SIZE(rebuild)));
+	/* first a read-only probe that the record's IOAS is one */
+	opt = (const void *)fk_log_at(S, n0)->b;
+	CHECK_EQ(opt->option_id, LUVMM_IOMMU_OPTION_HUGE_PAGES);
+	CHECK_EQ(opt->op, LUVMM_IOMMU_OPTION_OP_GET);
+	CHECK_EQ(opt->object_id, old.ioas);
+	n0++;
 	CHECK_EQ(S->change_process_calls, 1);
 	CHECK_EQ(d2->state, PT_READY);
 	CHECK(d2->ioas_id != old.ioas && fk_obj_at(S, d2->ioas_id) != NULL);
@@ -572,9 +578,10 @@ static void refused_scenario(void *arg)
 	pt_rebuild_join(d2);
 	S = fk_now();
 	/* nothing built: the device stays on the old tables */
-	CHECK_EQ(S->n_log, n0 + 1);
-	CHECK_EQ(fk_log_at(S, n0)->req, LUVMM_IOMMU_IOAS_CHANGE_PROCESS);
-	CHECK_EQ(fk_log_at(S, n0)->ret, -ENOMEM);
+	CHECK_EQ(S->n_log, n0 + 2);
+	CHECK_EQ(fk_log_at(S, n0)->req, LUVMM_IOMMU_OPTION);	/* the IOAS probe */
+	CHECK_EQ(fk_log_at(S, n0 + 1)->req, LUVMM_IOMMU_IOAS_CHANGE_PROCESS);
+	CHECK_EQ(fk_log_at(S, n0 + 1)->ret, -ENOMEM);
 	CHECK_EQ(S->attached, old.hwpt);
 	CHECK_EQ(d2->state, PT_DEGRADED);
 	CHECK_EQ(d2->hwpt_id, old.hwpt);
@@ -582,7 +589,7 @@ static void refused_scenario(void *arg)
 	CHECK(has(d2->degraded_reason, "IOMMU_IOAS_CHANGE_PROCESS"));
 	CHECK(has(d2->degraded_reason, "RLIMIT_MEMLOCK"));
 	CHECK_EQ(request(f, d2, LUVMM_IOMMU_MAP, RW, 0x200000, 0x200000, PG), EIO);
-	CHECK_EQ(fk_now()->n_log, n0 + 1);
+	CHECK_EQ(fk_now()->n_log, n0 + 2);
 	metrics(d2, m, sizeof(m));
 	CHECK(has(m, "\"state\":\"degraded\""));
 	CHECK(has(m, "\"ok\":false"));
@@ -594,6 +601,43 @@ static void refused_scenario(void *arg)
 	CHECK_ERR(0, passthrough_ops.export(d2, h));
 	free(h);
 	passthrough_ops.destroy(d2);
+}
+
+/* The record names the HWPT where the IOAS belongs: the probe refuses it
+ * before any accounting moves, and nothing is built or destroyed. */
+static void bad_ioas_scenario(void *arg)
+{
+	const struct fake *S;
+	struct fx *f = arg;
+	struct pt_dev *d, *d2;
+	struct old_ids old;
+	unsigned int n0;
+	int ret;
+
+	d = boot(f, NULL, &ret);
+	REQUIRE_OK(ret);
+	CHECK_EQ(request(f, d, LUVMM_IOMMU_MAP, RW, 0x100000, 0x100000, PG), 0);
+	d2 = update(f, d, &old);
+	REQUIRE(d2 != NULL);
+	d2->ioas_id = old.hwpt;		/* what a hostile record could say */
+	n0 = fk_now()->n_log;
+	REQUIRE_OK(pt_rebuild_start(d2));
+	pt_rebuild_join(d2);
+	S = fk_now();
+	CHECK_EQ(S->n_log, n0 + 1);
+	CHECK_EQ(fk_log_at(S, n0)->req, LUVMM_IOMMU_OPTION);
+	CHECK_EQ(fk_log_at(S, n0)->ret, -ENOENT);
+	CHECK_EQ(S->change_process_calls, 0);
+	CHECK_EQ(S->attached, old.hwpt);
+	CHECK(fk_obj_at(S, old.hwpt) != NULL && fk_obj_at(S, old.ioas) != NULL);
+	CHECK_EQ(d2->state, PT_DEGRADED);
+	CHECK(has(d2->degraded_reason, "is not an IOAS"));
+	passthrough_ops.destroy(d2);
+}
+
+static void vfio_update_bad_ioas_refused(void)
+{
+	run_fx(bad_ioas_scenario);
 }
 
 static void vfio_update_change_process_refused(void)
@@ -681,34 +725,58 @@ static void vfio_refused_without_iommufd(void)
 }
 
 /* A record for a VFIO device must name the objects it is attached to. */
-static void vfio_record_needs_ids(void)
+/* a's section, encoded, then decoded into b: the load's result; the
+ * reader's message in msg. */
+static int save_load(struct pt_dev *a, struct pt_dev *b, char *msg, size_t cap)
 {
 	static uint8_t rec[1024];
-	struct pt_dev *a = pt_alloc(1), *b = pt_alloc(1);
 	struct lu_writer w;
 	struct lu_reader r;
 	struct lu_section sec;
 	struct lu_dec dec;
 	char name[32];
 	size_t len = 0;
+	int ret;
 
-	REQUIRE(a && b);
-	a->spec.kind = b->spec.kind = DEVICE_VFIO;
-	a->dev_id = 1;
-	a->ioas_id = 2;		/* hwpt 0: missing */
 	lu_writer_init(&w, rec, sizeof(rec));
 	lu_writer_begin(&w);
 	lu_section_begin(&w, LU_SEC_DEVICE, passthrough_ops.state_version, 0, 0);
 	lu_put_str(&w, "passthrough");
 	passthrough_ops.save(a, &w);
 	lu_section_end(&w);
-	REQUIRE_OK(lu_writer_finish(&w, &len));
-	REQUIRE_OK(lu_stream_open(&r, rec, len, len));
-	REQUIRE_EQ(lu_stream_next(&r, &sec), 1);
+	ret = lu_writer_finish(&w, &len);
+	if (!ret)
+		ret = lu_stream_open(&r, rec, len, len);
+	if (!ret && lu_stream_next(&r, &sec) != 1)
+		ret = -EIO;
+	if (ret)
+		return ret;
 	lu_dec_init(&dec, &r, &sec);
-	REQUIRE_OK(lu_get_str(&dec, "name", name, sizeof(name)));
-	CHECK_ERR(-EBADMSG, passthrough_ops.load(b, &dec));
-	CHECK(has(lu_reader_msg(&r), "needs all three"));
+	ret = lu_get_str(&dec, "name", name, sizeof(name));
+	if (!ret)
+		ret = passthrough_ops.load(b, &dec);
+	snprintf(msg, cap, "%s", lu_reader_msg(&r));
+	return ret;
+}
+
+static void vfio_record_needs_ids(void)
+{
+	struct pt_dev *a = pt_alloc(1), *b = pt_alloc(1);
+	char msg[256];
+
+	REQUIRE(a && b);
+	a->spec.kind = b->spec.kind = DEVICE_VFIO;
+	a->dev_id = 1;
+	a->ioas_id = 2;		/* hwpt 0: missing */
+	CHECK_ERR(-EBADMSG, save_load(a, b, msg, sizeof(msg)));
+	CHECK(has(msg, "needs all three"));
+	/* all three, but two the same id: refused too */
+	a->hwpt_id = a->ioas_id;
+	CHECK_ERR(-EBADMSG, save_load(a, b, msg, sizeof(msg)));
+	CHECK(has(msg, "not distinct"));
+	/* three distinct ids: accepted */
+	a->hwpt_id = 3;
+	CHECK_ERR(0, save_load(a, b, msg, sizeof(msg)));
 	/* and a record without the section at all is refused for a VFIO
 	 * device (devices_loaded()), not for the simulator's or none */
 	REQUIRE(passthrough_ops.state_needed != NULL);
@@ -730,6 +798,8 @@ static const struct tap_case cases[] = {
 	  vfio_update_rebuild },
 	{ "vfio update: change process refused keeps the old tables",
 	  vfio_update_change_process_refused },
+	{ "vfio update: a record's IOAS id that is no IOAS is refused",
+	  vfio_update_bad_ioas_refused },
 	{ "vfio set-up failures: bind, BAR0, MSI", vfio_setup_failures },
 	{ "vfio refused without /dev/iommu or the cdev",
 	  vfio_refused_without_iommufd },

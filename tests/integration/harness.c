@@ -256,7 +256,9 @@ int h_vmm_wait(struct vmm *v, int timeout_ms)
 			v->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 			return 0;
 		}
-		if (r < 0)
+		/* a VMM an older VMM started becomes ours (we are a subreaper)
+		 * only when that one has exited: until then, keep waiting */
+		if (r < 0 && (errno != ECHILD || kill(v->pid, 0) < 0))
 			return -errno;
 		if (h_now_ms() >= deadline)
 			return -ETIMEDOUT;

@@ -44,7 +44,8 @@ int h_vmm_start_stdout(struct vmm *v, const char *const *args, int stdout_fd);
 /* Start luvmm with exactly these arguments after the binary (for bad-input
  * tests); does not wait for a socket. */
 int h_vmm_spawn_raw(struct vmm *v, const char *const *args);
-/* Wait up to timeout_ms for the child to exit; 0 or -ETIMEDOUT. */
+/* Wait up to timeout_ms for the VMM to exit (a descendant not yet
+ * reparented to us is waited for too); 0 or -ETIMEDOUT, -ESRCH gone. */
 int h_vmm_wait(struct vmm *v, int timeout_ms);
 /* After a live update: follow the VMM to its new pid (status "pid"),
  * reaping the old process. 0 or -errno. */

@@ -106,8 +106,12 @@ static void test_updates_200(void)
 		 (unsigned long long)jobs, (unsigned long long)v);
 	CHECK(lu_check_heartbeats(vm.reports, 2) > 0);
 	CHECK(h_ctl_ok(&vm, "shutdown"));
-	CHECK_ERR(0, h_vmm_wait(&vm, 10000));
-	/* every old VMM of a transfer update tore down and exited 0 */
+	/*
+	 * Every old VMM of a transfer update tore down and exited 0. Each
+	 * VMM is the child of the one before it and becomes ours (the
+	 * harness is a subreaper) only when that one has exited: so reap
+	 * them oldest first, then the last.
+	 */
 	for (i = 0; i < nold; i++) {
 		int ret = h_reap(old[i], 10000, &status);
 
@@ -118,6 +122,8 @@ static void test_updates_200(void)
 	}
 	CHECK_EQ(nold, UPDATES - exec);
 	CHECK_EQ(gone, nold);
+	CHECK_ERR(0, h_vmm_wait(&vm, 10000));
+	CHECK_EQ(vm.status, 0);
 	h_vmm_cleanup(&vm);
 }
 

@@ -366,6 +366,11 @@ static int pt_load(void *priv, struct lu_dec *dec)
 	lu_check(dec, s->kind != DEVICE_VFIO || (s->ioas && s->hwpt && s->dev),
 		 "dev", "iommufd objects ioas %u hwpt %u dev %u: a VFIO device "
 		 "needs all three", s->ioas, s->hwpt, s->dev);
+	/* one id space: three objects, three ids */
+	lu_check(dec, s->kind != DEVICE_VFIO ||
+		 (s->ioas != s->hwpt && s->ioas != s->dev && s->hwpt != s->dev),
+		 "dev", "iommufd objects ioas %u hwpt %u dev %u: not distinct",
+		 s->ioas, s->hwpt, s->dev);
 	lu_get_u64(dec, "maps", &s->maps);
 	lu_get_u64(dec, "unmaps", &s->unmaps);
 	lu_get_u64(dec, "refused", &s->refused);

@@ -200,8 +200,21 @@ static int vfio_start(struct pt_dev *d)
 static int vfio_adopt(struct pt_dev *d, struct replay_params *p, char *err,
 		      size_t errlen)
 {
+	bool huge;
 	int ret;
 
+	/*
+	 * The record's IOAS id must name an IOAS of this iommufd before any
+	 * accounting moves: a read-only IOMMU_OPTION get, which the kernel
+	 * answers only for an IOAS. (A wrong HWPT or device id fails the
+	 * replay's own calls, and nothing is swapped.)
+	 */
+	ret = iommufd_get_huge_pages(d->io, d->ioas_id, &huge);
+	if (ret) {
+		snprintf(err, errlen, "the record's IOAS %u is not an IOAS of the "
+			 "handed-over iommufd: %s", d->ioas_id, strerror(-ret));
+		return ret;
+	}
 	ret = iommufd_adopt_device(d->io, d->vfio_fd, d->dev_id);
 	if (ret) {
 		snprintf(err, errlen, "the old VMM's device %u: %s", d->dev_id,
