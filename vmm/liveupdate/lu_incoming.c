@@ -166,8 +166,10 @@ static bool on_done(struct loop_watch *w, int revents)
 	(void)revents;
 	ret = handoff_recv(w->fd, &type, msg, sizeof(msg), NULL, NULL, 0);
 	if (ret == 8 && type == HMSG_DONE) {
-		/* a later update may already be under way: last is its now */
-		if (!lu->busy)
+		/* a later update may be under way, or have failed: last is
+		 * then its, not our takeover's */
+		if (!lu->busy && lu->last.ok && lu->last.mode == LU_TRANSFER &&
+		    !lu->last.rolled_back)
 			lu->last.ph.teardown = get_le64(msg);
 		return true;	/* EOF follows */
 	}
@@ -407,14 +409,19 @@ static bool take_guest(struct lu *lu)
 	return false;
 }
 
-/* Arm the main thread's wake-up: see TAKEOVER_DELAY_NS. Without it (no
- * timerfd) the main thread learns from the old VMM's DONE. */
-static void wake_main_later(struct incoming *in)
+/* Arm the main thread's wake-up (see TAKEOVER_DELAY_NS); false if there
+ * is no timer: then the caller sends RUNNING, which nothing else would. */
+static bool wake_main_later(struct incoming *in)
 {
 	struct itimerspec t = { .it_value = { .tv_nsec = TAKEOVER_DELAY_NS } };
 
-	if (in->wake_fd >= 0 && timerfd_settime(in->wake_fd, 0, &t, NULL))
-		log_dbg("update: cannot arm the takeover timer: %s", strerror(errno));
+	if (in->wake_fd < 0)
+		return false;
+	if (timerfd_settime(in->wake_fd, 0, &t, NULL)) {
+		log_warn("update: cannot arm the takeover timer: %s", strerror(errno));
+		return false;
+	}
+	return true;
 }
 
 /* Confirm to the old VMM, once: RUNNING with the blackout's times. */
@@ -483,6 +490,9 @@ static void restore_vcpu(struct vcpu *v, struct incoming *in)
 			if (!in->loaded->vm.paused)
 				vm_release_vcpus(r->vm);
 			in->nt[2] = util_now_ns();
+			/* before the result: the main thread may read it once
+			 * it sees the result */
+			lu_put_times(in->running, in->nt, 3);
 			atomic_store_explicit(&lu->result, 1, memory_order_release);
 			fault_point(r->cfg.fault, "commit");
 			/*
@@ -493,10 +503,7 @@ static void restore_vcpu(struct vcpu *v, struct incoming *in)
 			 * (it answers the client). Without the timer, RUNNING
 			 * goes from here.
 			 */
-			lu_put_times(in->running, in->nt, 3);
-			if (in->wake_fd >= 0)
-				wake_main_later(in);
-			else
+			if (!wake_main_later(in))
 				send_running(in);
 		}
 	}
@@ -590,9 +597,9 @@ static bool go_seen(struct incoming *in)
  * Wait for the outcome: the guest is ours (1), or the update is given up
  * (why set). The vCPU threads do the restore and take the guest
  * (restore_hook); the main thread sleeps meanwhile and wakes for a failure
- * (hook_fd), a stop signal, or the old VMM's next message: DONE after its
- * teardown, or EOF. Once the guest is ours nothing here gives it up, not
- * even a missing DONE.
+ * (hook_fd), a stop signal, the takeover timer the last vCPU thread arms
+ * once the guest runs, or the old VMM's socket (EOF, or out of turn).
+ * Once the guest is ours nothing here gives it up.
  */
 static int wait_outcome(struct incoming *in, char *why, size_t len)
 {
@@ -661,7 +668,8 @@ static void took_over(struct incoming *in)
 	uint64_t entered = 0, deadline = util_now_ns() + 2000000000ULL;
 	unsigned i;
 
-	/* the last thread may still be sending RUNNING */
+	/* the last thread may still be in the hook (arming the timer, or,
+	 * without one, sending RUNNING) */
 	while (atomic_load(&lu->inhook) && util_now_ns() < deadline)
 		poll(NULL, 0, 1);
 	if (in->loaded->vm.paused) {
@@ -703,8 +711,8 @@ static int load_and_run(struct incoming *in)
 		send_error(in->sock, why);
 		return ret < 0 ? ret : -ECANCELED;
 	}
-	took_over(in);		/* the hooks are done: running[] is written */
-	send_running(in);
+	took_over(in);
+	send_running(in);	/* running[] was written before the result */
 	return 0;
 }
 
