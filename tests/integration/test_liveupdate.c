@@ -43,6 +43,9 @@ static void one_update(const char *mode)
 		CHECK(pid1 != pid0);	/* a new process took over */
 	CHECK_ERR(0, h_metric(&vm, "update.updates", &updates));
 	CHECK_EQ(updates, 1);
+	/* the client's answer and the running VMM tell the same blackout */
+	CHECK_ERR(0, h_metric(&vm, "update.last.phases_us.blackout", &updates));
+	CHECK_EQ(updates, blackout);
 	CHECK_ERR(0, h_metric(&vm, "guest.restores", &updates));
 	CHECK_EQ(updates, 1);
 	lu_check_guest_intact(&vm, ticks);

@@ -712,7 +712,12 @@ static int load_and_run(struct incoming *in)
 		return ret < 0 ? ret : -ECANCELED;
 	}
 	took_over(in);
-	send_running(in);	/* running[] was written before the result */
+	/* n2 as took_over() corrected it (the last vCPU into KVM_RUN): the
+	 * old VMM's reply and our update.last tell the same blackout. Still
+	 * unsent: only a failed timer makes a vCPU thread send it. */
+	if (!atomic_load(&in->running_sent))
+		lu_put_times(in->running, in->nt, 3);
+	send_running(in);
 	return 0;
 }
 
