@@ -24,6 +24,8 @@
 #include <string.h>
 
 #include "../vmm/config.h"
+#include "../vmm/devices/devices.h"
+#include "../vmm/json.h"
 #include "../vmm/liveupdate/crc32c.h"
 #include "../vmm/liveupdate/state.h"
 #include "tap.h"
@@ -43,6 +45,40 @@ static inline bool config_eq(const struct config *a, const struct config *b)
 	       str_eq(a->serial_path, b->serial_path) && str_eq(a->api_path, b->api_path) &&
 	       str_eq(a->report_log, b->report_log) && str_eq(a->device, b->device) &&
 	       a->verbose == b->verbose;
+}
+
+/*
+ * A number out of the devices' metrics object, by dotted path. is_null
+ * (may be NULL): set when the value is JSON null, which is then 0 with *v
+ * untouched; without it a null is an error. 0 or -errno.
+ */
+static inline int rec_dev_metric(struct devices *d, const char *path, uint64_t *v,
+				 bool *is_null)
+{
+	static char buf[16384];
+	struct json_tok t[512];
+	struct json_writer w;
+	size_t off;
+	int n, i;
+
+	jw_init(&w, buf, sizeof(buf));
+	jw_obj_begin(&w);
+	devices_metrics(d, &w);
+	jw_obj_end(&w);
+	if (jw_finish(&w) < 0)
+		return -ENOSPC;
+	n = json_parse(buf, strlen(buf), t, ARRAY_SIZE(t), &off);
+	if (n < 0)
+		return n;
+	i = json_path(buf, t, 0, path);
+	if (i < 0)
+		return i;
+	if (is_null) {
+		*is_null = t[i].type == JSON_NULL;
+		if (*is_null)
+			return 0;
+	}
+	return json_get_u64(buf, &t[i], v);
 }
 
 #define REC_MAX_SECTIONS	16

@@ -408,31 +408,6 @@ static struct fake *state_setup(uint8_t **rec, size_t *len)
 	return f;
 }
 
-/* A number out of the devices' metrics object. */
-static int dev_metric(struct devices *d, const char *path, uint64_t *v, bool *is_null)
-{
-	static char buf[16384];
-	struct json_tok t[512];
-	struct json_writer w;
-	size_t off;
-	int n, i;
-
-	jw_init(&w, buf, sizeof(buf));
-	jw_obj_begin(&w);
-	devices_metrics(d, &w);
-	jw_obj_end(&w);
-	if (jw_finish(&w) < 0)
-		return -ENOSPC;
-	n = json_parse(buf, strlen(buf), t, ARRAY_SIZE(t), &off);
-	if (n < 0)
-		return n;
-	i = json_path(buf, t, 0, path);
-	if (i < 0)
-		return i;
-	*is_null = t[i].type == JSON_NULL;
-	return *is_null ? 0 : json_get_u64(buf, &t[i], v);
-}
-
 static void old_state_record_loads(void)
 {
 	struct lu_section s[REC_MAX_SECTIONS];
@@ -486,22 +461,22 @@ static void old_state_record_loads(void)
 
 	/* the devices' staged state, applied: what the guest would see */
 	devices_commit(f->r.devs);
-	CHECK_ERR(0, dev_metric(f->r.devs, "serial.tx_bytes", &v, &null));
+	CHECK_ERR(0, rec_dev_metric(f->r.devs, "serial.tx_bytes", &v, &null));
 	CHECK_EQ(v, 311);
-	CHECK_ERR(0, dev_metric(f->r.devs, "guest.reports", &v, &null));
+	CHECK_ERR(0, rec_dev_metric(f->r.devs, "guest.reports", &v, &null));
 	CHECK_EQ(v, 116);
-	CHECK_ERR(0, dev_metric(f->r.devs, "guest.restores", &v, &null));
+	CHECK_ERR(0, rec_dev_metric(f->r.devs, "guest.restores", &v, &null));
 	CHECK_EQ(v, 1);		/* 0 written, + this restore */
-	CHECK_ERR(0, dev_metric(f->r.devs, "guest.cpus.1.memcheck_passes", &v, &null));
+	CHECK_ERR(0, rec_dev_metric(f->r.devs, "guest.cpus.1.memcheck_passes", &v, &null));
 	CHECK_EQ(v, 55);
-	CHECK_ERR(0, dev_metric(f->r.devs, "guest.cpus.0.hb_seq", &v, &null));
+	CHECK_ERR(0, rec_dev_metric(f->r.devs, "guest.cpus.0.hb_seq", &v, &null));
 	CHECK_EQ(v, 29);
 	/* report version 1 has no DMA state: no DMA vCPU, counters 0 */
-	CHECK_ERR(0, dev_metric(f->r.devs, "guest.dma.cpu", &v, &null));
+	CHECK_ERR(0, rec_dev_metric(f->r.devs, "guest.dma.cpu", &v, &null));
 	CHECK(null);
-	CHECK_ERR(0, dev_metric(f->r.devs, "guest.dma.jobs", &v, &null));
+	CHECK_ERR(0, rec_dev_metric(f->r.devs, "guest.dma.jobs", &v, &null));
 	CHECK_EQ(v, 0);
-	CHECK_ERR(0, dev_metric(f->r.devs, "guest.dma.reports", &v, &null));
+	CHECK_ERR(0, rec_dev_metric(f->r.devs, "guest.dma.reports", &v, &null));
 	CHECK_EQ(v, 0);
 	fake_destroy(f);
 	free(rec);

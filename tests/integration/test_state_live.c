@@ -52,23 +52,7 @@ struct live {
 /* A number out of a VM's device metrics (the "guest" and "serial" keys). */
 static int metric(struct runner *r, const char *path, uint64_t *v)
 {
-	static char buf[16384];
-	struct json_tok t[512];
-	struct json_writer w;
-	size_t off;
-	int n, i;
-
-	jw_init(&w, buf, sizeof(buf));
-	jw_obj_begin(&w);
-	devices_metrics(r->devs, &w);
-	jw_obj_end(&w);
-	if (jw_finish(&w) < 0)
-		return -ENOSPC;
-	n = json_parse(buf, strlen(buf), t, ARRAY_SIZE(t), &off);
-	if (n < 0)
-		return n;
-	i = json_path(buf, t, 0, path);
-	return i < 0 ? i : json_get_u64(buf, &t[i], v);
+	return rec_dev_metric(r->devs, path, v, NULL);
 }
 
 static int wait_metric(struct runner *r, const char *path, uint64_t min, int timeout_ms)

@@ -340,6 +340,18 @@ static struct iommufd_dev *dev_find(struct iommufd *f, uint32_t dev_id)
 	return NULL;
 }
 
+/* io's iommufd and its device dev_id: -EINVAL not an iommufd context,
+ * -ENOENT no such device. */
+static int dev_lookup(struct iommu *io, uint32_t dev_id, struct iommufd **fp,
+		      struct iommufd_dev **dp)
+{
+	*fp = to_ifd(io);
+	if (!*fp)
+		return -EINVAL;
+	*dp = dev_find(*fp, dev_id);
+	return *dp ? 0 : -ENOENT;
+}
+
 static int dev_add(struct iommufd *f, int fd, uint32_t dev_id)
 {
 	struct iommufd_dev *v;
@@ -499,14 +511,12 @@ err_restore:
 
 static int ifd_attach(struct iommu *io, uint32_t dev_id, uint32_t pt_id)
 {
-	struct iommufd *f = to_ifd(io);
+	struct iommufd *f;
 	struct iommufd_dev *d;
+	int ret = dev_lookup(io, dev_id, &f, &d);
 
-	if (!f)
-		return -EINVAL;
-	d = dev_find(f, dev_id);
-	if (!d)
-		return -ENOENT;
+	if (ret)
+		return ret;
 	f->last_op = IOMMUFD_OP_ATTACH;
 	return vfio_dev_attach_pt(d->fd, pt_id, NULL);
 }
@@ -664,28 +674,24 @@ int iommufd_adopt_device(struct iommu *io, int vfio_dev_fd, uint32_t dev_id)
 
 int iommufd_forget_device(struct iommu *io, uint32_t dev_id)
 {
-	struct iommufd *f = to_ifd(io);
+	struct iommufd *f;
 	struct iommufd_dev *d;
+	int ret = dev_lookup(io, dev_id, &f, &d);
 
-	if (!f)
-		return -EINVAL;
-	d = dev_find(f, dev_id);
-	if (!d)
-		return -ENOENT;
+	if (ret)
+		return ret;
 	*d = f->devs[--f->n_devs];
 	return 0;
 }
 
 int iommufd_detach(struct iommu *io, uint32_t dev_id)
 {
-	struct iommufd *f = to_ifd(io);
+	struct iommufd *f;
 	struct iommufd_dev *d;
+	int ret = dev_lookup(io, dev_id, &f, &d);
 
-	if (!f)
-		return -EINVAL;
-	d = dev_find(f, dev_id);
-	if (!d)
-		return -ENOENT;
+	if (ret)
+		return ret;
 	f->last_op = IOMMUFD_OP_DETACH;
 	return vfio_dev_detach_pt(d->fd);
 }
